@@ -1,0 +1,274 @@
+"""Typed, validated experiment configuration loaded from YAML.
+
+A config is a tree of dataclasses. Loading refuses unknown keys, wrong
+types and impossible values with a message naming the key and the file, so
+that a typo never silently falls back to a default.
+"""
+
+import dataclasses
+import os
+import typing
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    # shapes | cub | flowers | folder
+    name: str = "shapes"
+    # Root directory of a real data set (ignored for shapes).
+    root: str = ""
+    # Where built/prepared data lives; empty means `<workdir>/data`.
+    cache_dir: str = ""
+    num_images: int = 20000
+    captions_per_image: int = 10
+    image_size: int = 64
+    seed: int = 0
+    # class: StackGAN/AttnGAN class split; caption: the seed's 64/16/20 split.
+    split: str = "class"
+    captions_only: bool = False
+    # 0 means: the 95th percentile of caption lengths in the training split.
+    max_length: int = 0
+    min_word_count: int = 1
+    validation_fraction: float = 0.1
+    strict: bool = False
+
+    def validate(self, check):
+        check(self.name in ("shapes", "cub", "flowers", "folder"), "name",
+              "must be one of shapes, cub, flowers, folder")
+        check(self.name == "shapes" or self.root, "root",
+              f"is required for the {self.name!r} data set")
+        check(self.num_images >= 1, "num_images", "must be >= 1")
+        check(self.captions_per_image >= 1, "captions_per_image", "must be >= 1")
+        check(self.image_size >= 16 and self.image_size % 16 == 0, "image_size",
+              "must be a multiple of 16 and at least 16")
+        check(self.split in ("class", "caption"), "split", "must be class or caption")
+        check(self.max_length >= 0, "max_length", "must be >= 0 (0 = from data)")
+        check(self.min_word_count >= 1, "min_word_count", "must be >= 1")
+        check(0.0 < self.validation_fraction < 1.0, "validation_fraction",
+              "must be between 0 and 1")
+
+
+@dataclasses.dataclass
+class EncoderConfig:
+    # self_attention | lstm_last | mean
+    kind: str = "self_attention"
+    embedding_dim: int = 512
+    lstm_units: int = 512
+    hops: int = 30
+    attention_units: int = 350
+    hidden_units: int = 256
+    output_dim: int = 128
+    penalty_weight: float = 1.0
+    dropout: float = 0.0
+
+    def validate(self, check):
+        check(self.kind in ("self_attention", "lstm_last", "mean"), "kind",
+              "must be one of self_attention, lstm_last, mean")
+        for key in ("embedding_dim", "lstm_units", "hops", "attention_units",
+                    "hidden_units", "output_dim"):
+            check(getattr(self, key) >= 1, key, "must be >= 1")
+        check(self.penalty_weight >= 0, "penalty_weight", "must be >= 0")
+        check(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
+
+
+@dataclasses.dataclass
+class EncoderTrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 5
+    # Sentence vectors of every caption cached after training, for the GAN.
+    cache_embeddings: bool = True
+
+    def validate(self, check):
+        check(self.epochs >= 1, "epochs", "must be >= 1")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.learning_rate > 0, "learning_rate", "must be > 0")
+        check(self.patience >= 1, "patience", "must be >= 1")
+
+
+@dataclasses.dataclass
+class GANConfig:
+    noise_dim: int = 100
+    # normal | uniform
+    noise: str = "normal"
+    ngf: int = 64
+    ndf: int = 64
+    condition_units: int = 128
+    gan_int: bool = False
+    int_beta: float = 0.5
+
+    def validate(self, check):
+        check(self.noise_dim >= 1, "noise_dim", "must be >= 1")
+        check(self.noise in ("normal", "uniform"), "noise", "must be normal or uniform")
+        check(self.ngf >= 1 and self.ndf >= 1, "ngf", "ngf and ndf must be >= 1")
+        check(self.condition_units >= 1, "condition_units", "must be >= 1")
+        check(0.0 <= self.int_beta <= 1.0, "int_beta", "must be in [0, 1]")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 600
+    batch_size: int = 64
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    # float32 | mixed_bfloat16 | mixed_float16
+    precision: str = "float32"
+    jit_compile: bool = False
+    # 0 means a full pass over the data.
+    steps_per_epoch: int = 0
+    seed: int = 0
+
+    def validate(self, check):
+        check(self.epochs >= 1, "epochs", "must be >= 1")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.learning_rate > 0, "learning_rate", "must be > 0")
+        check(0.0 <= self.beta_1 < 1.0, "beta_1", "must be in [0, 1)")
+        check(self.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
+              "precision", "must be float32, mixed_bfloat16 or mixed_float16")
+        check(self.steps_per_epoch >= 0, "steps_per_epoch", "must be >= 0")
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    # domain | inception_v3
+    feature_network: str = "domain"
+    inception_weights: str = ""
+    num_images: int = 2000
+    batch_size: int = 100
+    seed: int = 0
+
+    def validate(self, check):
+        check(self.feature_network in ("domain", "inception_v3"), "feature_network",
+              "must be domain or inception_v3")
+        check(self.num_images >= 10, "num_images", "must be >= 10 (10 IS splits)")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    model_name: str = "text2image"
+    max_batch: int = 64
+    tflite_batch: int = 1
+
+    def validate(self, check):
+        check(self.max_batch >= 1, "max_batch", "must be >= 1")
+        check(self.tflite_batch >= 1, "tflite_batch", "must be >= 1")
+
+
+@dataclasses.dataclass
+class Config:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    encoder_train: EncoderTrainConfig = dataclasses.field(default_factory=EncoderTrainConfig)
+    gan: GANConfig = dataclasses.field(default_factory=GANConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+
+def _coerce(value, annotation, key, source):
+    """Checks `value` against a field's type; ints are accepted as floats."""
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+    if annotation in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+    if annotation is str and value is None:
+        return ""
+    if not isinstance(value, annotation):
+        raise ConfigError(
+            f"{source}: {key} must be of type {annotation.__name__}, "
+            f"got {type(value).__name__} {value!r}")
+    return value
+
+
+def _build(cls, values, prefix, source):
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: {prefix or 'the config'} must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in names:
+            full = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(
+                f"{source}: unknown key {full!r} (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        full = f"{prefix}.{field.name}" if prefix else field.name
+        if field.name not in values:
+            continue
+        if dataclasses.is_dataclass(hints[field.name]):
+            kwargs[field.name] = _build(hints[field.name], values[field.name], full, source)
+        else:
+            kwargs[field.name] = _coerce(values[field.name], hints[field.name], full, source)
+    return cls(**kwargs)
+
+
+def _validate(config, source):
+    for field in dataclasses.fields(config):
+        section = getattr(config, field.name)
+
+        def check(ok, key, message, _section=field.name):
+            if not ok:
+                raise ConfigError(f"{source}: {_section}.{key} {message}")
+
+        section.validate(check)
+
+
+def _apply_override(tree, override, source):
+    if "=" not in override:
+        raise ConfigError(f"{source}: override {override!r} must look like key.sub=value")
+    key, raw = override.split("=", 1)
+    parts = key.strip().split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: {key} does not name a config section")
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+
+
+def from_dict(values, overrides=(), source="<config>"):
+    """Builds and validates a Config from a nested dict plus `--set` overrides."""
+    tree = dict(values or {})
+    tree = {k: dict(v) if isinstance(v, dict) else v for k, v in tree.items()}
+    for override in overrides:
+        _apply_override(tree, override, f"{source} --set {override}")
+    config = _build(Config, tree, "", source)
+    _validate(config, source)
+    return config
+
+
+def load(path=None, overrides=()):
+    """Loads a YAML config file (or the defaults when `path` is None)."""
+    if path is None:
+        return from_dict({}, overrides, source="<defaults>")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            values = yaml.safe_load(f)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    config = from_dict(values, overrides, source=path)
+    # Relative data roots are relative to the config file, so configs travel.
+    if config.data.root and not os.path.isabs(config.data.root):
+        config.data.root = os.path.normpath(
+            os.path.join(os.path.dirname(os.path.abspath(path)), config.data.root))
+    return config
