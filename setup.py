@@ -17,7 +17,6 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["sagan_tf", "sagan_tf.*"]),
-    package_data={"sagan_tf": ["fonts/*"]},
     install_requires=requirements,
     entry_points={"console_scripts": ["sagan-tf=sagan_tf.cli:main"]},
 )

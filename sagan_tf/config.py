@@ -35,6 +35,9 @@ class DataConfig:
     max_length: int = 0
     min_word_count: int = 1
     validation_fraction: float = 0.1
+    # Random crops from a 76/64 larger image + flips (GAN-INT-CLS). Off for
+    # shapes, where a flip would contradict "on the left".
+    augment: bool = True
     strict: bool = False
 
     def validate(self, check):

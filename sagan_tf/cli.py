@@ -1,0 +1,79 @@
+"""The `sagan-tf` command line: thin subcommands over the library.
+
+Every subcommand takes `--config FILE`, repeatable `--set key.sub=value`,
+`--workdir DIR` and `--json` (one final JSON line with the results).
+Expected failures (bad config, missing files, bad data) end with a one-line
+`error:` message and exit status 2, never a traceback.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+COMMANDS = {}
+
+
+def command(name, help_text):
+    """Registers `function(args) -> dict` as a subcommand with its own flags."""
+    def register(function):
+        COMMANDS[name] = (function, help_text)
+        return function
+    return register
+
+
+def _common_flags(parser):
+    parser.add_argument("--config", help="YAML config file (default: the workdir's, else built-in defaults)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    parser.add_argument("--workdir", default="runs/shapes", help="run directory (default: runs/shapes)")
+    parser.add_argument("--json", action="store_true", help="print one final JSON line with the results")
+
+
+def build_parser():
+    # Importing the command modules registers their subcommands.
+    from sagan_tf import commands  # noqa: F401
+
+    parser = argparse.ArgumentParser(prog="sagan-tf", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, (function, help_text) in sorted(COMMANDS.items()):
+        words = name.split(" ")
+        if len(words) == 1:
+            sub = subparsers.add_parser(name, help=help_text)
+        else:
+            group = subparsers.choices.get(words[0])
+            if group is None:
+                group = subparsers.add_parser(words[0], help=f"{words[0]} subcommands")
+                group.add_subparsers(dest="subcommand", required=True)
+            group_subparsers = next(a for a in group._actions if isinstance(a, argparse._SubParsersAction))
+            sub = group_subparsers.add_parser(words[1], help=help_text)
+        _common_flags(sub)
+        function.add_arguments(sub) if hasattr(function, "add_arguments") else None
+        sub.set_defaults(handler=function)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from sagan_tf.config import ConfigError
+    from sagan_tf.data.records import BadExampleError
+    from sagan_tf.text.tokenizer import VocabularyMismatchError
+
+    try:
+        result = args.handler(args)
+    except (ConfigError, FileNotFoundError, BadExampleError, VocabularyMismatchError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""What every subcommand does first: the workdir and its resolved config."""
+
+from sagan_tf.workdir import Workdir
+
+
+def setup(args):
+    """Returns (workdir, config) for parsed command-line `args`."""
+    workdir = Workdir(args.workdir)
+    config = workdir.resolve_config(args.config, args.overrides)
+    return workdir, config
+
+
+def flags(*adders):
+    """Attaches `add_arguments(parser)` to a command function."""
+    def attach(function):
+        def add_arguments(parser):
+            for add in adders:
+                add(parser)
+        function.add_arguments = add_arguments
+        return function
+    return attach

@@ -1,0 +1,118 @@
+"""tf.data input pipelines for encoder pre-training and GAN training.
+
+The GAN pipeline yields, per example, an image, one of its own captions and
+a mismatched caption: one from an image of another class where classes
+exist (from another image otherwise), as GAN-CLS's matching-aware
+discriminator needs.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass
+class CaptionIndex:
+    """The captions of one split, flattened, with the image each belongs to."""
+
+    texts: list
+    # Row of the split's image array that each caption describes.
+    owners: np.ndarray
+    # Class of each caption (or its owner's row when the data has no classes).
+    groups: np.ndarray
+    # [num_images + 1] start offsets of each image's captions in `texts`.
+    offsets: np.ndarray
+
+    @classmethod
+    def from_examples(cls, examples):
+        texts, owners, groups, offsets = [], [], [], [0]
+        for row, example in enumerate(examples):
+            texts.extend(example.captions)
+            owners.extend([row] * len(example.captions))
+            groups.extend([example.label if example.label >= 0 else row] * len(example.captions))
+            offsets.append(len(texts))
+        return cls(texts, np.array(owners, np.int32), np.array(groups, np.int32),
+                   np.array(offsets, np.int64))
+
+    @property
+    def labels(self):
+        return self.groups
+
+
+def encoder_dataset(token_ids, labels, batch_size, shuffle=True, seed=0):
+    """(token ids, class label) batches for caption classification."""
+    ds = tf.data.Dataset.from_tensor_slices((token_ids, labels))
+    if shuffle:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _pick_captions(starts, counts, groups):
+    """Returns a function image row -> (matching caption id, mismatched caption id)."""
+    num_captions = tf.cast(tf.shape(groups)[0], tf.int64)
+    if len(np.unique(groups)) < 2:
+        raise ValueError("mismatched captions need at least two classes (or two images)")
+
+    def pick(row, stream_seed):
+        seeds = tf.random.experimental.stateless_split(stream_seed, 2)
+        start = tf.gather(starts, row)
+        count = tf.gather(counts, row)
+        match = start + tf.random.stateless_uniform([], seeds[0], 0, count, dtype=tf.int64)
+        group = tf.gather(groups, match)
+
+        def draw(step):
+            key = tf.random.experimental.stateless_fold_in(seeds[1], step)
+            return tf.random.stateless_uniform([], key, 0, num_captions, dtype=tf.int64)
+
+        # Rejection sampling: expected tries are num_classes / (num_classes - 1).
+        _, wrong = tf.while_loop(
+            lambda step, candidate: tf.equal(tf.gather(groups, candidate), group),
+            lambda step, candidate: (step + 1, draw(step + 1)),
+            (tf.constant(0, tf.int64), draw(0)))
+        return match, wrong
+
+    return pick
+
+
+def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
+                augment=False, image_size=None, repeat=False, drop_remainder=True):
+    """Batches of {image, <caption>, wrong_<caption>} for GAN-CLS training.
+
+    images: uint8 [N, H, W, 3] (H may exceed `image_size`: random crops).
+    captions: dict name -> array with one row per caption of `index`
+      (e.g. {"embedding": sentence vectors} or {"tokens": token ids}).
+    """
+    image_size = image_size or images.shape[1]
+    starts = tf.constant(index.offsets[:-1])
+    counts = tf.constant(np.diff(index.offsets))
+    pick = _pick_captions(starts, counts, tf.constant(index.groups))
+    caption_tables = {name: tf.constant(value) for name, value in captions.items()}
+    image_table = tf.constant(images)
+
+    def make_example(row, stream_seed):
+        match, wrong = pick(row, stream_seed)
+        image = tf.gather(image_table, row)
+        if augment:
+            crop_seed = tf.random.experimental.stateless_fold_in(stream_seed, 7)
+            image = tf.image.stateless_random_crop(image, [image_size, image_size, 3], crop_seed)
+            image = tf.image.stateless_random_flip_left_right(image, crop_seed)
+        elif image.shape[0] != image_size:
+            image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
+        example = {"image": tf.cast(image, tf.float32) / 127.5 - 1.0}
+        for name, table in caption_tables.items():
+            example[name] = tf.gather(table, match)
+            example["wrong_" + name] = tf.gather(table, wrong)
+        return example
+
+    rows = tf.data.Dataset.range(len(images))
+    if shuffle:
+        rows = rows.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        rows = rows.repeat()
+    # A counter-based seed per element keeps the pipeline deterministic under
+    # parallel map.
+    stream = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
+    ds = tf.data.Dataset.zip((rows, stream))
+    ds = ds.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

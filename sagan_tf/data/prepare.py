@@ -1,0 +1,52 @@
+"""Decoded, cropped and resized images of a split, cached as one .npz.
+
+Real images are decoded once in parallel (see `image_io`) at the training
+load size (76 for 64-pixel training, so random 64 crops are possible, as
+GAN-INT-CLS does) and reused by every later run.
+"""
+
+import hashlib
+import os
+
+import numpy as np
+
+LOAD_SCALE = 76 / 64
+
+
+def load_size(image_size, augment):
+    return int(round(image_size * LOAD_SCALE)) if augment else image_size
+
+
+def split_images(dataset, split, size, cache_dir, workers=None):
+    """Returns (uint8 [N, size, size, 3], the examples those rows belong to).
+
+    Examples whose image cannot be read are dropped and counted in
+    `dataset.skipped` (or raise, when the data set was read in strict mode).
+    """
+    examples = dataset.splits[split]
+    if dataset.images is not None:
+        images = dataset.images[[e.image_index for e in examples]]
+        if images.shape[1] != size:
+            import tensorflow as tf
+            images = tf.image.resize(images, (size, size), antialias=True).numpy().round().astype(np.uint8)
+        return images, examples
+    with_images = [e for e in examples if e.image_path]
+    if not with_images:
+        raise ValueError(f"the {split} split of {dataset.name} has no images "
+                         "(captions-only data can train the text encoder, not the GAN)")
+    key = hashlib.sha1("\n".join(e.name + (e.image_path or "") for e in with_images).encode()).hexdigest()[:12]
+    path = os.path.join(cache_dir, f"{dataset.name}-{split}-{size}-{key}.npz")
+    if os.path.exists(path):
+        with np.load(path) as archive:
+            rows = archive["rows"]
+            return archive["images"], [with_images[i] for i in rows]
+    from sagan_tf.data import image_io
+    images, ok, failures = image_io.load_images(
+        [(e.image_path, e.bbox) for e in with_images], size, workers=workers)
+    for row, reason in failures:
+        dataset.skip(with_images[row].name, reason)
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, images=images, rows=np.asarray(ok, np.int64))
+    os.replace(tmp, path)
+    return images, [with_images[i] for i in ok]

@@ -1,0 +1,93 @@
+"""Matching-aware conditional discriminator: (image, sentence vector) -> logit (SPEC §3)."""
+
+import keras
+from keras import layers
+
+from sagan_tf.models.generator import batch_norm, resolution_steps, weight_initializer
+
+LEAKY_RELU_SLOPE = 0.2
+
+
+@keras.saving.register_keras_serializable(package="sagan_tf")
+class Discriminator(keras.Model):
+    """Maps `[images, phi]` to one real/fake logit per pair, `[batch, 1]` float32.
+
+    Strided 4x4 convs (ndf, 2*ndf, 4*ndf, 8*ndf, 8*ndf, ...) bring the image
+    down to 4x4; phi is compressed to `condition_units` and tiled over the
+    4x4 grid, concatenated, mixed by a 1x1 conv and read out by a 4x4 conv.
+
+    Args:
+        image_size: input side in pixels, 4 * 2**k with k >= 1.
+        ndf: base number of discriminator filters.
+        condition_dim: length of the sentence vector phi(t).
+        condition_units: size phi is compressed to before tiling.
+    """
+
+    def __init__(
+        self,
+        image_size=64,
+        ndf=64,
+        condition_dim=128,
+        condition_units=128,
+        **kwargs,
+    ):
+        num_blocks = resolution_steps(image_size)
+        images = keras.Input(shape=(image_size, image_size, 3), name="images")
+        condition = keras.Input(shape=(condition_dim,), name="condition")
+
+        x = images
+        for block in range(num_blocks):
+            x = layers.Conv2D(
+                min(8 * ndf, ndf * 2**block),
+                4,
+                strides=2,
+                padding="same",
+                # DCGAN: no batch norm on the layer that sees raw pixels.
+                use_bias=block == 0,
+                kernel_initializer=weight_initializer(),
+                name=f"down{block}_conv",
+            )(x)
+            if block > 0:
+                x = batch_norm(f"down{block}_bn")(x)
+            x = layers.LeakyReLU(LEAKY_RELU_SLOPE, name=f"down{block}_lrelu")(x)
+
+        c = layers.Dense(
+            condition_units, kernel_initializer=weight_initializer(), name="condition_dense"
+        )(condition)
+        c = layers.LeakyReLU(LEAKY_RELU_SLOPE, name="condition_lrelu")(c)
+        c = layers.Reshape((1, 1, condition_units), name="condition_1x1")(c)
+        # Nearest-neighbour upsampling of a 1x1 map is a tile, and a TFLite built-in.
+        c = layers.UpSampling2D(4, name="condition_tiled")(c)
+
+        x = layers.Concatenate(name="image_and_condition")([x, c])
+        x = layers.Conv2D(
+            8 * ndf, 1, use_bias=False, kernel_initializer=weight_initializer(), name="joint_conv"
+        )(x)
+        x = batch_norm("joint_bn")(x)
+        x = layers.LeakyReLU(LEAKY_RELU_SLOPE, name="joint_lrelu")(x)
+        # Logits in float32 whatever the mixed precision policy.
+        x = layers.Conv2D(
+            1, 4, padding="valid", kernel_initializer=weight_initializer(),
+            dtype="float32", name="logit_conv",
+        )(x)
+        logits = layers.Flatten(dtype="float32", name="logits")(x)
+        super().__init__(inputs=[images, condition], outputs=logits, **kwargs)
+
+        self.image_size = image_size
+        self.ndf = ndf
+        self.condition_dim = condition_dim
+        self.condition_units = condition_units
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "image_size": self.image_size,
+            "ndf": self.ndf,
+            "condition_dim": self.condition_dim,
+            "condition_units": self.condition_units,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

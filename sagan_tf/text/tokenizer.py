@@ -1,0 +1,123 @@
+"""Caption tokenizer: Keras `TextVectorization` with our standardization.
+
+Rules (the same in the graph, in exports and in `deploy` model cards):
+lower-case; every character that is not a letter, digit or space becomes
+its own token; `<start>` and `<end>` wrap the sentence; id 0 is padding and
+id 1 the out-of-vocabulary token; sequences are cut or padded to
+`max_length`. The vocabulary is a plain text file, one token per line, line
+number = token id.
+"""
+
+import collections
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+PAD = "<pad>"
+OOV = "[UNK]"
+START = "<start>"
+END = "<end>"
+VOCAB_FILE = "vocab.txt"
+SETTINGS_FILE = "tokenizer.json"
+PUNCTUATION_PATTERN = r"([^\pL\pN\s])"
+
+
+@keras.saving.register_keras_serializable(package="sagan_tf")
+def standardize_caption(text):
+    """Lower-cases, splits punctuation off and adds sentence markers."""
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, PUNCTUATION_PATTERN, r" \1 ")
+    return tf.strings.join([START + " ", text, " " + END])
+
+
+class VocabularyMismatchError(ValueError):
+    """A model trained on one vocabulary used with another."""
+
+
+class CaptionTokenizer:
+    """Turns caption strings into padded int32 token ids."""
+
+    def __init__(self, vocabulary, max_length):
+        if max_length < 3:
+            raise ValueError(f"max_length must be at least 3 (<start>, a word, <end>), got {max_length}")
+        self.vocabulary = list(vocabulary)
+        self.max_length = int(max_length)
+        self.layer = keras.layers.TextVectorization(
+            standardize=standardize_caption,
+            split="whitespace",
+            output_mode="int",
+            output_sequence_length=self.max_length,
+            vocabulary=self.vocabulary,
+        )
+
+    @classmethod
+    def adapt(cls, captions, max_length=0, min_word_count=1, percentile=95):
+        """Builds the vocabulary (words seen at least `min_word_count` times)
+        and, when `max_length` is 0, the length covering `percentile` % of captions."""
+        if not captions:
+            raise ValueError("cannot build a vocabulary from an empty caption list")
+        token_lists = split_tokens(captions)
+        counts = collections.Counter(t for tokens in token_lists for t in tokens)
+        vocabulary = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                      if n >= min_word_count and w not in (PAD, OOV)]
+        if not max_length:
+            max_length = int(np.ceil(np.percentile([len(t) for t in token_lists], percentile)))
+        return cls(vocabulary, max(max_length, 3))
+
+    @property
+    def vocabulary_size(self):
+        # TextVectorization prepends padding and OOV.
+        return len(self.vocabulary) + 2
+
+    def __call__(self, captions):
+        return self.layer(tf.constant(list(captions)) if isinstance(captions, (list, tuple)) else captions)
+
+    def count_truncated(self, captions):
+        """How many captions have more tokens than `max_length`."""
+        return sum(len(t) > self.max_length for t in split_tokens(captions))
+
+    def decode(self, token_ids):
+        table = [PAD, OOV] + self.vocabulary
+        return [" ".join(table[i] for i in row if i != 0) for row in np.asarray(token_ids)]
+
+    def fingerprint(self):
+        return _fingerprint(self.vocabulary, self.max_length)
+
+    def save(self, directory):
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, VOCAB_FILE), "w", encoding="utf-8") as f:
+            f.write("\n".join([PAD, OOV] + self.vocabulary) + "\n")
+        with open(os.path.join(directory, SETTINGS_FILE), "w", encoding="utf-8") as f:
+            json.dump({"max_length": self.max_length, "fingerprint": self.fingerprint(),
+                       "lowercase": True, "punctuation_pattern": PUNCTUATION_PATTERN,
+                       "start_token": START, "end_token": END, "pad_id": 0, "oov_id": 1}, f, indent=1)
+
+    @classmethod
+    def load(cls, directory):
+        vocab_path = os.path.join(directory, VOCAB_FILE)
+        settings_path = os.path.join(directory, SETTINGS_FILE)
+        for path in (vocab_path, settings_path):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"no tokenizer in {directory}: {os.path.basename(path)} is missing "
+                                        "(run `sagan-tf train-encoder` on this workdir first)")
+        with open(vocab_path, encoding="utf-8") as f:
+            tokens = f.read().split("\n")[:-1]
+        if tokens[:2] != [PAD, OOV]:
+            raise ValueError(f"{vocab_path}: the first two lines must be {PAD} and {OOV}")
+        with open(settings_path, encoding="utf-8") as f:
+            settings = json.load(f)
+        return cls(tokens[2:], settings["max_length"])
+
+
+def split_tokens(captions):
+    """The tokens of each caption under the standardization rules, untruncated."""
+    standardized = standardize_caption(tf.constant(list(captions))).numpy()
+    return [s.decode("utf-8").split() for s in standardized]
+
+
+def _fingerprint(vocabulary, max_length):
+    import hashlib
+    return hashlib.sha1(json.dumps([vocabulary, max_length]).encode()).hexdigest()[:16]

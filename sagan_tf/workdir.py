@@ -1,0 +1,64 @@
+"""The run directory: everything one experiment makes, in a fixed layout.
+
+Later commands take only the workdir: the resolved config is saved there by
+the first command and read back by the others.
+"""
+
+import os
+
+from sagan_tf import config as config_lib
+
+CONFIG_FILE = "config.yaml"
+
+
+class Workdir:
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+
+    def join(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    @property
+    def config_path(self):
+        return self.join(CONFIG_FILE)
+
+    @property
+    def data_dir(self):
+        return self.join("data")
+
+    @property
+    def encoder_dir(self):
+        return self.join("encoder")
+
+    @property
+    def gan_dir(self):
+        return self.join("gan")
+
+    @property
+    def samples_dir(self):
+        return self.join("samples")
+
+    @property
+    def logs_dir(self):
+        return self.join("logs")
+
+    @property
+    def export_dir(self):
+        return self.join("export")
+
+    def ensure(self):
+        os.makedirs(self.path, exist_ok=True)
+        return self
+
+    def resolve_config(self, config_file=None, overrides=()):
+        """The config for a command: the named file, else the workdir's own,
+        else the defaults; then `--set` overrides. Saved back to the workdir."""
+        if config_file is None and os.path.isfile(self.config_path):
+            config_file = self.config_path
+        config = config_lib.load(config_file, overrides)
+        self.ensure()
+        config.save(self.config_path)
+        return config
+
+    def data_cache_dir(self, config):
+        return config.data.cache_dir or self.data_dir
