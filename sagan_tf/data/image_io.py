@@ -64,7 +64,7 @@ def _decode(path):
     except UnidentifiedImageError:
         raise BadImageError(path, NOT_AN_IMAGE) from None
     except (OSError, SyntaxError, ValueError) as error:
-        reason = TRUNCATED_IMAGE if "truncated" in str(error) else CORRUPT_IMAGE_DATA
+        reason = TRUNCATED_IMAGE if "truncated" in str(error).lower() else CORRUPT_IMAGE_DATA
         raise BadImageError(path, reason, str(error)) from None
 
 
