@@ -28,7 +28,8 @@ class DataConfig:
     captions_per_image: int = 10
     image_size: int = 64
     seed: int = 0
-    # class: StackGAN/AttnGAN class split; caption: the seed's 64/16/20 split.
+    # class: StackGAN/AttnGAN class split; caption: the seed's 64/16/20 split
+    # of caption pairs; image: 64/16/20 by image (test images never trained on).
     split: str = "class"
     captions_only: bool = False
     # 0 means: the 95th percentile of caption lengths in the training split.
@@ -49,7 +50,7 @@ class DataConfig:
         check(self.captions_per_image >= 1, "captions_per_image", "must be >= 1")
         check(self.image_size >= 16 and self.image_size % 16 == 0, "image_size",
               "must be a multiple of 16 and at least 16")
-        check(self.split in ("class", "caption"), "split", "must be class or caption")
+        check(self.split in ("class", "caption", "image"), "split", "must be class, caption or image")
         check(self.max_length >= 0, "max_length", "must be >= 0 (0 = from data)")
         check(self.min_word_count >= 1, "min_word_count", "must be >= 1")
         check(0.0 < self.validation_fraction < 1.0, "validation_fraction",

@@ -1,3 +1,4 @@
 """Subcommands of `sagan-tf`; importing this package registers them all."""
 
 from sagan_tf.commands import data  # noqa: F401
+from sagan_tf.commands import encoder  # noqa: F401

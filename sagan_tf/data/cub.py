@@ -23,7 +23,6 @@ METADATA_DIR = "CUB_200_2011"
 # The seed's caption-level split: 64 % train, 16 % validation, 20 % test of
 # all (image, caption) pairs; on the full data 75,443 / 18,861 / 23,576.
 CAPTION_SPLIT_FRACTIONS = {"validation": 0.16, "test": 0.2}
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
 NOT_IN_METADATA = "split file names an image not in images.txt"
 
 
@@ -69,9 +68,14 @@ def _read_image_records(root):
             raise ValueError(
                 f"{metadata}: image id {image_id} ({relative_path}) has no class label "
                 "or no bounding box")
-        name = os.path.splitext(relative_path)[0]
-        records[name] = _ImageRecord(relative_path, int(labels[image_id][0]) - 1,
-                                     tuple(float(v) for v in boxes[image_id]))
+        try:
+            label = int(labels[image_id][0]) - 1
+            bbox = tuple(float(v) for v in boxes[image_id])
+        except ValueError:
+            raise ValueError(
+                f"{metadata}: image id {image_id} ({relative_path}) has a class label or "
+                "bounding box that is not a number") from None
+        records[os.path.splitext(relative_path)[0]] = _ImageRecord(relative_path, label, bbox)
     return records
 
 
@@ -137,14 +141,15 @@ def load_cub(root, split="class", captions_only=False, strict=False, seed=0,
     split by image into train and validation (`validation_fraction`), the
     50 test classes form the test split. split="caption": the seed's
     64/16/20 split of (image, caption) pairs (`validation_fraction` unused).
+    split="image": the same fractions, but by image, so that test captions
+    describe images never seen in training.
     Labels index all 200 classes. Bad examples are skipped and counted in
     `dataset.skipped`, or raise BadExampleError when `strict`. With
     `captions_only`, no image is needed and `image_path` is None.
     """
-    if split not in ("class", "caption"):
-        raise ValueError(f"split must be 'class' or 'caption', got {split!r}")
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    if split not in ("class", "caption", "image"):
+        raise ValueError(f"split must be 'class', 'caption' or 'image', got {split!r}")
+    reader_utils.check_fractions(validation_fraction=validation_fraction)
     reader_utils.require_directory(root, "CUB root directory")
     reader_utils.require_directory(os.path.join(root, "text_c10"),
                                    "caption directory text_c10 of Reed et al.")
@@ -164,8 +169,12 @@ def load_cub(root, split="class", captions_only=False, strict=False, seed=0,
         dataset.splits = {"train": build(train_names),
                           "validation": build(validation_names),
                           "test": build(test_names)}
-    else:
+    elif split == "caption":
         dataset.splits = _split_by_caption(build(list(records)), seed)
+    else:
+        train, validation, test = reader_utils.seeded_split(
+            build(list(records)), tuple(CAPTION_SPLIT_FRACTIONS.values()), seed)
+        dataset.splits = {"train": train, "validation": validation, "test": test}
     return dataset
 
 
@@ -180,6 +189,8 @@ def load_cub_real_by_class(root, strict=False, seed=0, validation_fraction=0.1,
     Each class is split by photo into train / validation / test with a
     seed. Only classes with both photos and captions are read.
     """
+    reader_utils.check_fractions(validation_fraction=validation_fraction,
+                                 test_fraction=test_fraction)
     reader_utils.require_directory(root, "CUB root directory")
     photos_dir = os.path.join(root, "images_by_class")
     text_dir = os.path.join(root, "text_c10")
@@ -196,7 +207,7 @@ def load_cub_real_by_class(root, strict=False, seed=0, validation_fraction=0.1,
         if class_name not in label_of:
             raise ValueError(f"{class_photos}: class {class_name!r} is not in classes.txt")
         photos = sorted(f for f in os.listdir(class_photos)
-                        if f.lower().endswith(PHOTO_EXTENSIONS))
+                        if f.lower().endswith(reader_utils.IMAGE_EXTENSIONS))
         caption_sets = _class_caption_sets(dataset, text_dir, class_name, strict)
         examples = []
         for i, photo in enumerate(photos):

@@ -61,8 +61,7 @@ def load_flowers(root, captions_only=False, strict=False, seed=0, validation_fra
     the sorted `class_XXXXX` directories. Bad examples are skipped and
     counted, or raise BadExampleError when `strict`.
     """
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    reader_utils.check_fractions(validation_fraction=validation_fraction)
     reader_utils.require_directory(root, "flowers root directory")
     text_dir = os.path.join(root, "text_c10")
     reader_utils.require_directory(text_dir, "caption directory text_c10 of Reed et al.")

@@ -16,7 +16,6 @@ import os
 from sagan_tf.data import reader_utils
 from sagan_tf.data.records import CaptionedDataset, Example
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 CAPTIONS_WITHOUT_IMAGE = "caption file without image"
 AMBIGUOUS_IMAGE = "several images share one name"
 NOT_IN_CLASSES = "image not listed in classes.txt"
@@ -25,11 +24,10 @@ NOT_IN_CLASSES = "image not listed in classes.txt"
 def _files_by_name(directory, extensions):
     """{file name without extension: [paths]} for the files with `extensions`."""
     files = collections.defaultdict(list)
-    if os.path.isdir(directory):
-        for file_name in sorted(os.listdir(directory)):
-            stem, extension = os.path.splitext(file_name)
-            if extension.lower() in extensions:
-                files[stem].append(os.path.join(directory, file_name))
+    for file_name in sorted(os.listdir(directory)):
+        stem, extension = os.path.splitext(file_name)
+        if extension.lower() in extensions:
+            files[stem].append(os.path.join(directory, file_name))
     return files
 
 
@@ -42,7 +40,8 @@ def _read_classes(path):
                 continue
             fields = line.split(maxsplit=1)
             if len(fields) != 2:
-                raise ValueError(f"{path}:{number}: expected '<name> <class>', got {line.strip()!r}")
+                raise ValueError(
+                    f"{path}:{number}: expected '<name> <class>', got {line.strip()!r}")
             classes[fields[0]] = fields[1].strip()
     return classes
 
@@ -56,12 +55,8 @@ def load_folder(root, captions_only=False, strict=False, seed=0, validation_frac
     BadExampleError when `strict`. With `captions_only`, caption files need
     no image and `image_path` is None.
     """
-    for key, fraction in (("validation_fraction", validation_fraction),
-                          ("test_fraction", test_fraction)):
-        if not 0.0 <= fraction < 1.0:
-            raise ValueError(f"{key} must be in [0, 1), got {fraction}")
-    if validation_fraction + test_fraction >= 1.0:
-        raise ValueError("validation_fraction + test_fraction must be below 1")
+    reader_utils.check_fractions(validation_fraction=validation_fraction,
+                                 test_fraction=test_fraction)
     reader_utils.require_directory(root, "image folder root directory")
     captions_dir = os.path.join(root, "captions")
     images_dir = os.path.join(root, "images")
@@ -69,7 +64,7 @@ def load_folder(root, captions_only=False, strict=False, seed=0, validation_frac
     if not captions_only:
         reader_utils.require_directory(images_dir, "image directory")
     caption_files = _files_by_name(captions_dir, (".txt",))
-    images = {} if captions_only else _files_by_name(images_dir, IMAGE_EXTENSIONS)
+    images = {} if captions_only else _files_by_name(images_dir, reader_utils.IMAGE_EXTENSIONS)
     classes_path = os.path.join(root, "classes.txt")
     classes = _read_classes(classes_path) if os.path.isfile(classes_path) else None
     class_names = sorted(set(classes.values())) if classes else []

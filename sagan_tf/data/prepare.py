@@ -40,13 +40,23 @@ def split_images(dataset, split, size, cache_dir, workers=None):
         with np.load(path) as archive:
             rows = archive["rows"]
             return archive["images"], [with_images[i] for i in rows]
+    images, kept = decode_images(dataset, with_images, size, workers)
+    position = {e.name: row for row, e in enumerate(with_images)}
+    rows = [position[e.name] for e in kept]
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, images=images, rows=np.asarray(rows, np.int64))
+    os.replace(tmp, path)
+    return images, kept
+
+
+def decode_images(dataset, examples, size, workers=None):
+    """Decodes the images of `examples` in parallel; returns (images, kept examples)."""
     from sagan_tf.data import image_io
+
+    with_images = [e for e in examples if e.image_path]
     images, ok, failures = image_io.load_images(
         [(e.image_path, e.bbox) for e in with_images], size, workers=workers)
     for row, reason in failures:
         dataset.skip(with_images[row].name, reason)
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, images=images, rows=np.asarray(ok, np.int64))
-    os.replace(tmp, path)
     return images, [with_images[i] for i in ok]

@@ -19,6 +19,8 @@ CAPTIONS_NOT_UTF8 = "caption file is not UTF-8"
 IMAGE_ABSENT = "image listed in metadata but absent"
 CLASS_WITHOUT_CAPTIONS = "class has no caption files"
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
 
 def require_directory(path, what):
     if not os.path.isdir(path):
@@ -74,6 +76,15 @@ def example_or_skip(dataset, name, caption_path, image_path, captions_only, stri
         dataset.skip(name, IMAGE_ABSENT, strict)
         return None
     return Example(name=name, captions=captions, image_path=image_path, **fields)
+
+
+def check_fractions(**fractions):
+    """Refuses split fractions outside [0, 1) or adding up to 1 or more."""
+    for key, fraction in fractions.items():
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"{key} must be in [0, 1), got {fraction}")
+    if sum(fractions.values()) >= 1.0:
+        raise ValueError(f"{' + '.join(fractions)} must be below 1")
 
 
 def seeded_split(items, held_out_fractions, seed):

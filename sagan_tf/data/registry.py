@@ -20,12 +20,19 @@ def load_dataset(data_config, cache_dir):
                    seed=data_config.seed, validation_fraction=data_config.validation_fraction)
     if data_config.name == "cub":
         from sagan_tf.data import cub
-        if not data_config.captions_only and cub.has_photos_by_class_only(data_config.root):
+        if not data_config.captions_only and _has_photos_by_class_only(data_config.root):
             return cub.load_cub_real_by_class(data_config.root, strict=data_config.strict,
-                                              seed=data_config.seed)
+                                              seed=data_config.seed,
+                                              validation_fraction=data_config.validation_fraction)
         return cub.load_cub(data_config.root, split=data_config.split, **options)
     if data_config.name == "flowers":
         from sagan_tf.data import flowers
         return flowers.load_flowers(data_config.root, **options)
     from sagan_tf.data import folder
     return folder.load_folder(data_config.root, **options)
+
+
+def _has_photos_by_class_only(root):
+    """The partial CUB copy: photos grouped by class, none under CUB_200_2011/images."""
+    return (os.path.isdir(os.path.join(root, "images_by_class"))
+            and not os.path.isdir(os.path.join(root, "CUB_200_2011", "images")))

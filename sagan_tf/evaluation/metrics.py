@@ -14,7 +14,9 @@ from sagan_tf.evaluation.tfgan_compat import tfgan
 def _as_float64_matrix(array, name, min_rows):
     array = np.asarray(array)
     if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [num_images, features], got shape {array.shape}.")
+        raise ValueError(
+            f"{name} must be a 2-D array [num_images, features], got shape {array.shape}."
+        )
     if not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"{name} must be a floating-point array, got dtype {array.dtype}.")
     if array.shape[0] < min_rows:

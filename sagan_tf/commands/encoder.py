@@ -1,0 +1,83 @@
+"""`sagan-tf train-encoder`, `sagan-tf attention` and `sagan-tf tune`."""
+
+import json
+
+import numpy as np
+
+from sagan_tf import cli
+from sagan_tf.commands.common import flags, setup
+from sagan_tf.data import registry
+
+
+def _no_flags(parser):
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@cli.command("train-encoder", "pre-train the text encoder as a caption classifier")
+@flags(_no_flags)
+def train_encoder(args):
+    from sagan_tf.training import encoder_training
+
+    workdir, config = setup(args)
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    result = encoder_training.train_encoder(workdir, config, dataset, verbose=0 if args.quiet else 1)
+    if config.encoder_train.cache_embeddings and not config.data.captions_only:
+        encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
+        for split in ("train", "validation", "test"):
+            if dataset.splits[split]:
+                encoder_training.cached_sentence_vectors(workdir, encoder, tokenizer, dataset, split)
+    print(f"{config.encoder.kind} encoder: train accuracy {result['train_accuracy']:.3f}, "
+          f"validation accuracy {result['val_accuracy']:.3f} (top-5 {result['val_top5_accuracy']:.3f})")
+    print(f"saved {result['encoder']}")
+    return result
+
+
+def _attention_flags(parser):
+    parser.add_argument("caption", help="the caption to explain")
+    parser.add_argument("--out", default=None, help="PNG path (default: <workdir>/attention.png)")
+
+
+@cli.command("attention", "draw the attention of each hop over the words of a caption")
+@flags(_attention_flags)
+def attention(args):
+    from sagan_tf import visualize
+    from sagan_tf.training import encoder_training
+
+    workdir = setup(args)[0]
+    encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
+    if not encoder.has_attention:
+        raise ValueError(f"the {encoder.kind!r} encoder in {workdir.path} has no attention to draw")
+    ids = tokenizer([args.caption]).numpy().astype(np.int32)
+    _, weights = encoder.encode_with_attention(ids)
+    length = int((ids[0] != 0).sum())
+    words = tokenizer.decode(ids)[0].split()[:length]
+    weights = np.asarray(weights)[0, :, :length]
+    out = args.out or workdir.join("attention.png")
+    visualize.attention_heatmap(words, weights, out, title=args.caption)
+    print(f"wrote {out}")
+    return {"out": out, "words": words, "attention": weights.round(5).tolist()}
+
+
+def _tune_flags(parser):
+    parser.add_argument("--max-trials", type=int, default=10)
+    parser.add_argument("--algorithm", choices=("random", "hyperband"), default="random")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per trial (default: encoder_train.epochs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@cli.command("tune", "search hops r, d_a, λ and the learning rate with Keras Tuner")
+@flags(_tune_flags)
+def tune(args):
+    from sagan_tf.training import tuning
+
+    workdir, config = setup(args)
+    if args.max_trials < 1:
+        raise ValueError("--max-trials must be at least 1")
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    result = tuning.search(workdir, config, dataset, args.max_trials, args.algorithm,
+                           epochs=args.epochs, verbose=0 if args.quiet else 1)
+    print(tuning.format_table(result["trials"]))
+    print(f"best: {json.dumps(result['best'])} (val_accuracy {result['best_score']:.4f})")
+    print(f"wrote {result['config']}")
+    return result

@@ -1,0 +1,261 @@
+"""Text-conditional GAN with matching-aware (GAN-CLS) training, optionally GAN-INT (SPEC §4)."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from sagan_tf.models import gan_losses
+from sagan_tf.training import distribution
+
+NOISE_KINDS = ("normal", "uniform")
+BATCH_KEYS = ("image", "embedding", "wrong_embedding")
+
+
+@keras.saving.register_keras_serializable(package="sagan_tf")
+class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
+    """Trains a conditional generator against a matching-aware discriminator.
+
+    Each `train_step` takes a dict batch `{"image", "embedding",
+    "wrong_embedding"}` (images in [-1, 1], phi of the matching caption, phi
+    of a mismatched caption) and makes one discriminator update on
+    (real, matching), (real, mismatched) and (fake, matching) pairs, then one
+    non-saturating generator update. With `gan_int` the generator also has
+    to fool the discriminator on interpolated captions
+    `int_beta * h + (1 - int_beta) * roll(h, 1)`.
+
+    Logs: d_loss, g_loss, and d_real, d_wrong, d_fake, the mean probability
+    the discriminator gives to each kind of pair.
+
+    Args:
+        generator: built model, `[z, phi] -> images`.
+        discriminator: built model, `[images, phi] -> logits [batch, 1]`.
+        noise_dim: length of z; `None` reads it from the generator's first input.
+        noise: "normal" for z ~ N(0, 1) or "uniform" for z ~ U(-1, 1).
+        gan_int: add the GAN-INT generator term.
+        int_beta: interpolation weight of the matching caption in GAN-INT.
+        seed: seed of the training noise stream (`None`: random).
+    """
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        noise_dim=None,
+        noise="normal",
+        gan_int=False,
+        int_beta=0.5,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not (generator.built and discriminator.built):
+            raise ValueError(
+                "TextToImageGAN needs built generator and discriminator models "
+                "(create them functionally, or call them once on a batch)."
+            )
+        generator_inputs = getattr(generator, "inputs", None)
+        generator_noise_dim = generator_inputs[0].shape[-1] if generator_inputs else None
+        noise_dim = noise_dim or generator_noise_dim
+        if generator_noise_dim not in (None, noise_dim):
+            raise ValueError(
+                f"noise_dim={noise_dim} does not match the generator's noise "
+                f"input of length {generator_noise_dim}."
+            )
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}.")
+        if not 0.0 <= int_beta <= 1.0:
+            raise ValueError(f"int_beta must be in [0, 1], got {int_beta}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.noise_dim = noise_dim
+        self.noise = noise
+        self.gan_int = gan_int
+        self.int_beta = int_beta
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_wrong_tracker = keras.metrics.Mean(name="d_wrong")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        # The sub-models hold every weight and are already built.
+        self.built = True
+
+    @property
+    def metrics(self):
+        # Listed here so fit() resets them at each epoch start.
+        return [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.d_real_tracker,
+            self.d_wrong_tracker,
+            self.d_fake_tracker,
+        ]
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        """Sets one optimizer per network; `kwargs` go to `keras.Model.compile`.
+
+        Under a "mixed_float16" policy each optimizer is wrapped in a
+        `LossScaleOptimizer`. The optimizers are built here, in the model's
+        strategy scope, so checkpoints and `BackupAndRestore` find their
+        state before the first step.
+        """
+        super().compile(optimizer=None, **kwargs)
+        self.d_optimizer = self._with_loss_scaling(keras.optimizers.get(d_optimizer))
+        self.g_optimizer = self._with_loss_scaling(keras.optimizers.get(g_optimizer))
+        with self.distribute_strategy.scope():
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.g_optimizer.build(self.generator.trainable_variables)
+
+    def _with_loss_scaling(self, optimizer):
+        needs_scaling = keras.mixed_precision.dtype_policy().name == "mixed_float16"
+        if needs_scaling and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    def call(self, inputs, training=False):
+        """`[noise, embeddings] -> images`, the generator alone."""
+        return self.generator(inputs, training=training)
+
+    def sample_noise(self, batch_size, seed=None):
+        """Noise for `batch_size` images.
+
+        Args:
+            batch_size: int or scalar tensor.
+            seed: None draws from the model's noise stream; an int (or scalar
+                tensor) or a shape-[2] stateless seed always gives the same noise.
+        """
+        if seed is None:
+            seed = self.seed_generator.next()
+        seed = ops.cast(seed, "int64")
+        if len(seed.shape) == 0:
+            seed = ops.stack([seed, ops.zeros_like(seed)])
+        shape = ops.stack([ops.cast(batch_size, "int32"), self.noise_dim])
+        if self.noise == "uniform":
+            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+        return tf.random.stateless_normal(shape, seed)
+
+    def generate(self, embeddings, noise=None, seed=None):
+        """Images in [-1, 1] for sentence vectors `embeddings` ([batch, condition_dim])."""
+        embeddings = ops.convert_to_tensor(embeddings, "float32")
+        if noise is None:
+            noise = self.sample_noise(ops.shape(embeddings)[0], seed=seed)
+        return self.generator([ops.convert_to_tensor(noise, "float32"), embeddings], training=False)
+
+    def _replica_noise(self, batch_size):
+        # One stream per replica: identical noise on every replica would shrink
+        # the variety of the global batch.
+        replica_id = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seed = tf.random.experimental.stateless_fold_in(self.seed_generator.next(), replica_id)
+        return self.sample_noise(batch_size, seed=seed)
+
+    def _unpack(self, data):
+        missing = [key for key in BATCH_KEYS if not isinstance(data, dict) or key not in data]
+        if missing:
+            raise ValueError(
+                f"TextToImageGAN batches must be dicts with keys {BATCH_KEYS}; missing {missing}."
+            )
+        return (ops.cast(data[key], "float32") for key in BATCH_KEYS)
+
+    def _discriminate(self, images, matching, mismatched, fakes, training):
+        real_logits = self.discriminator([images, matching], training=training)
+        wrong_logits = self.discriminator([images, mismatched], training=training)
+        fake_logits = self.discriminator([fakes, matching], training=training)
+        return real_logits, wrong_logits, fake_logits
+
+    def _generator_loss(self, noise, matching, training):
+        fakes = self.generator([noise, matching], training=training)
+        per_example = gan_losses.generator_loss(
+            self.discriminator([fakes, matching], training=training)
+        )
+        if self.gan_int:
+            # Captions between two neighbours of the batch: no matching image
+            # exists, so the discriminator can only judge realism and fit.
+            mixed = self.int_beta * matching + (1.0 - self.int_beta) * ops.roll(matching, 1, axis=0)
+            mixed_fakes = self.generator([noise, mixed], training=training)
+            per_example += gan_losses.generator_loss(
+                self.discriminator([mixed_fakes, mixed], training=training)
+            )
+        return per_example
+
+    def _objective(self, optimizer, per_example_loss):
+        # Global-batch mean (see gan_losses.global_batch_mean), loss-scaled
+        # when the optimizer is a LossScaleOptimizer.
+        return optimizer.scale_loss(gan_losses.global_batch_mean(per_example_loss))
+
+    def _apply(self, optimizer, tape, objective, variables):
+        optimizer.apply_gradients(zip(tape.gradient(objective, variables), variables))
+
+    def train_step(self, data):
+        images, matching, mismatched = self._unpack(data)
+        batch_size = ops.shape(images)[0]
+
+        noise = self._replica_noise(batch_size)
+        fakes = self.generator([noise, matching], training=True)
+        with tf.GradientTape() as tape:
+            logits = self._discriminate(images, matching, mismatched, fakes, training=True)
+            d_loss = gan_losses.discriminator_loss(*logits)
+            objective = self._objective(self.d_optimizer, d_loss)
+        self._apply(self.d_optimizer, tape, objective, self.discriminator.trainable_variables)
+
+        noise = self._replica_noise(batch_size)
+        with tf.GradientTape() as tape:
+            g_loss = self._generator_loss(noise, matching, training=True)
+            objective = self._objective(self.g_optimizer, g_loss)
+        self._apply(self.g_optimizer, tape, objective, self.generator.trainable_variables)
+
+        return self._track(d_loss, g_loss, logits)
+
+    def test_step(self, data):
+        images, matching, mismatched = self._unpack(data)
+        noise = self._replica_noise(ops.shape(images)[0])
+        fakes = self.generator([noise, matching], training=False)
+        logits = self._discriminate(images, matching, mismatched, fakes, training=False)
+        d_loss = gan_losses.discriminator_loss(*logits)
+        g_loss = self._generator_loss(noise, matching, training=False)
+        return self._track(d_loss, g_loss, logits)
+
+    def _track(self, d_loss, g_loss, logits):
+        real_logits, wrong_logits, fake_logits = logits
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(ops.sigmoid(real_logits))
+        self.d_wrong_tracker.update_state(ops.sigmoid(wrong_logits))
+        self.d_fake_tracker.update_state(ops.sigmoid(fake_logits))
+        return distribution.reducible_logs({m.name: m.result() for m in self.metrics})
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "noise_dim": self.noise_dim,
+                "noise": self.noise,
+                "gan_int": self.gan_int,
+                "int_beta": self.int_beta,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return {}
+        return {
+            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+        }
+
+    def compile_from_config(self, config):
+        self.compile(
+            d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
+            g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
+        )

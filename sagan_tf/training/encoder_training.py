@@ -1,0 +1,189 @@
+"""Pre-training the text encoder as a caption → class classifier.
+
+Everything lands in `<workdir>/encoder/`: the tokenizer (vocab.txt), the
+trained encoder without its head (`encoder.keras`) with a metadata file that
+ties it to its vocabulary, the best classifier checkpoint, a backup for
+resuming, the training history and, optionally, the cached sentence vectors
+of every caption for the GAN stage.
+"""
+
+import glob
+import hashlib
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sagan_tf.data import pipeline
+from sagan_tf.models.caption_classifier import CaptionClassifier
+from sagan_tf.models.text_encoder import TextEncoder
+from sagan_tf.text.tokenizer import CaptionTokenizer, VocabularyMismatchError
+
+ENCODER_FILE = "encoder.keras"
+METADATA_FILE = "encoder.json"
+EMBEDDINGS_FILE = "sentence_vectors-{split}.npz"
+
+
+def build_encoder(encoder_config, vocab_size):
+    return TextEncoder(
+        vocab_size=vocab_size, kind=encoder_config.kind,
+        embedding_dim=encoder_config.embedding_dim, lstm_units=encoder_config.lstm_units,
+        hops=encoder_config.hops, attention_units=encoder_config.attention_units,
+        hidden_units=encoder_config.hidden_units, output_dim=encoder_config.output_dim,
+        dropout=encoder_config.dropout)
+
+
+def tokenizer_for(workdir, config, dataset, resume=True):
+    """The workdir's tokenizer when resuming, else one adapted to the training captions."""
+    encoder_dir = workdir.encoder_dir
+    if resume and os.path.exists(os.path.join(encoder_dir, "vocab.txt")):
+        return CaptionTokenizer.load(encoder_dir)
+    tokenizer = CaptionTokenizer.adapt(dataset.captions("train"), config.data.max_length,
+                                       config.data.min_word_count)
+    tokenizer.save(encoder_dir)
+    return tokenizer
+
+
+def caption_arrays(tokenizer, examples):
+    """(token ids int32 [C, L], labels int32 [C]) of every caption of `examples`."""
+    index = pipeline.CaptionIndex.from_examples(examples)
+    if not index.texts:
+        return np.zeros((0, tokenizer.max_length), np.int32), np.zeros((0,), np.int32)
+    ids = tokenizer(index.texts).numpy().astype(np.int32)
+    return ids, index.labels.astype(np.int32)
+
+
+def compile_classifier(classifier, learning_rate):
+    classifier.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return classifier
+
+
+def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
+    """Pre-trains the configured encoder; returns a dict of results."""
+    encoder_dir = workdir.encoder_dir
+    backup_dir = os.path.join(encoder_dir, "backup")
+    os.makedirs(encoder_dir, exist_ok=True)
+    tokenizer = tokenizer_for(workdir, config, dataset, resume=os.path.isdir(backup_dir))
+    train_ids, train_labels = caption_arrays(tokenizer, dataset.splits["train"])
+    val_ids, val_labels = caption_arrays(tokenizer, dataset.splits["validation"])
+    if len(train_labels) == 0 or len(val_labels) == 0:
+        raise ValueError("encoder pre-training needs captions in both the train and validation splits")
+    truncated = tokenizer.count_truncated(dataset.captions("train"))
+    if truncated:
+        print(f"warning: {truncated} training caption(s) longer than max_length={tokenizer.max_length} "
+              "were truncated")
+
+    keras.utils.set_random_seed(config.data.seed)
+    train_config = config.encoder_train
+    encoder = build_encoder(config.encoder, tokenizer.vocabulary_size)
+    classifier = compile_classifier(
+        CaptionClassifier(encoder, dataset.num_classes, config.encoder.penalty_weight),
+        train_config.learning_rate)
+    callbacks = [
+        # Restores epoch, weights and optimizer state after an interruption.
+        keras.callbacks.BackupAndRestore(backup_dir),
+        keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=train_config.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(os.path.join(encoder_dir, "best_classifier.weights.h5"),
+                                        monitor="val_accuracy", mode="max", save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir.logs_dir, "encoder")),
+        keras.callbacks.CSVLogger(os.path.join(encoder_dir, "history.csv"), append=True),
+        *extra_callbacks,
+    ]
+    history = classifier.fit(
+        pipeline.encoder_dataset(train_ids, train_labels, train_config.batch_size, seed=config.data.seed),
+        validation_data=pipeline.encoder_dataset(val_ids, val_labels, train_config.batch_size, shuffle=False),
+        epochs=train_config.epochs, callbacks=callbacks, verbose=verbose)
+    save_encoder(encoder_dir, encoder, tokenizer, dataset)
+    train_metrics = classifier.evaluate(
+        pipeline.encoder_dataset(train_ids, train_labels, 256, shuffle=False), verbose=0, return_dict=True)
+    val_metrics = classifier.evaluate(
+        pipeline.encoder_dataset(val_ids, val_labels, 256, shuffle=False), verbose=0, return_dict=True)
+    result = {
+        "encoder": os.path.join(encoder_dir, ENCODER_FILE),
+        "kind": config.encoder.kind,
+        "epochs_run": len(history.history.get("loss", [])),
+        "train_accuracy": float(train_metrics["accuracy"]),
+        "val_accuracy": float(val_metrics["accuracy"]),
+        "val_top5_accuracy": float(val_metrics["top5_accuracy"]),
+        "val_penalty": float(val_metrics["penalty"]),
+        "truncated_captions": truncated,
+        "vocabulary_size": tokenizer.vocabulary_size,
+        "max_length": tokenizer.max_length,
+    }
+    if dataset.splits["test"]:
+        test_ids, test_labels = caption_arrays(tokenizer, dataset.splits["test"])
+        seen = np.isin(test_labels, train_labels)
+        if seen.any():
+            test_metrics = classifier.evaluate(
+                pipeline.encoder_dataset(test_ids[seen], test_labels[seen], 256, shuffle=False),
+                verbose=0, return_dict=True)
+            result["test_accuracy_seen_classes"] = float(test_metrics["accuracy"])
+    with open(os.path.join(encoder_dir, "results.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def save_encoder(encoder_dir, encoder, tokenizer, dataset):
+    """Saves the encoder (no head) with the vocabulary it was trained on."""
+    tokenizer.save(encoder_dir)
+    encoder.save(os.path.join(encoder_dir, ENCODER_FILE))
+    # Sentence vectors cached from an earlier encoder are stale now.
+    for path in glob.glob(os.path.join(encoder_dir, EMBEDDINGS_FILE.format(split="*"))):
+        os.remove(path)
+    with open(os.path.join(encoder_dir, METADATA_FILE), "w") as f:
+        json.dump({"vocabulary_fingerprint": tokenizer.fingerprint(), "kind": encoder.kind,
+                   "output_dim": encoder.output_dim, "max_length": tokenizer.max_length,
+                   "dataset": dataset.name, "class_names": dataset.class_names}, f, indent=1)
+
+
+def load_frozen_encoder(workdir):
+    """Returns (encoder, tokenizer) of a workdir, the encoder frozen for the GAN stage.
+
+    Raises FileNotFoundError when no encoder was trained there and
+    VocabularyMismatchError when the vocabulary beside it is not the one it
+    was trained on.
+    """
+    encoder_dir = workdir.encoder_dir
+    path = os.path.join(encoder_dir, ENCODER_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"no trained text encoder in {workdir.path} (expected {path}); "
+            f"run `sagan-tf train-encoder --workdir {workdir.path}` first")
+    tokenizer = CaptionTokenizer.load(encoder_dir)
+    with open(os.path.join(encoder_dir, METADATA_FILE)) as f:
+        metadata = json.load(f)
+    if metadata["vocabulary_fingerprint"] != tokenizer.fingerprint():
+        raise VocabularyMismatchError(
+            f"the encoder in {encoder_dir} was trained on another vocabulary than the vocab.txt beside it; "
+            "retrain the encoder or restore its vocab.txt/tokenizer.json")
+    encoder = keras.models.load_model(path)
+    encoder.trainable = False
+    return encoder, tokenizer
+
+
+def sentence_vectors(encoder, token_ids, batch_size=512):
+    """φ(t) of every row of `token_ids`, in batches."""
+    outputs = [encoder(tf.constant(token_ids[i:i + batch_size]), training=False).numpy()
+               for i in range(0, len(token_ids), batch_size)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, encoder.output_dim), np.float32)
+
+
+def cached_sentence_vectors(workdir, encoder, tokenizer, dataset, split):
+    """φ(t) of every caption of a split (in CaptionIndex order), cached in the workdir."""
+    path = os.path.join(workdir.encoder_dir, EMBEDDINGS_FILE.format(split=split))
+    index = pipeline.CaptionIndex.from_examples(dataset.splits[split])
+    key = hashlib.sha1("\n".join([tokenizer.fingerprint()] + index.texts).encode()).hexdigest()
+    if os.path.exists(path):
+        with np.load(path) as archive:
+            if str(archive["key"]) == key:
+                return archive["vectors"]
+    ids = tokenizer(index.texts).numpy().astype(np.int32)
+    vectors = sentence_vectors(encoder, ids)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, vectors=vectors, key=key)
+    os.replace(tmp, path)
+    return vectors

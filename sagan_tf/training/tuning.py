@@ -1,0 +1,99 @@
+"""Keras Tuner search over the structured self-attention settings.
+
+Searches the hops r, the attention width d_a, the penalty weight λ and the
+learning rate on validation accuracy. The search state lives in
+`<workdir>/tune/`, so an interrupted search resumes where it stopped, and
+the best settings are written as a config file `train-encoder` accepts.
+"""
+
+import copy
+import os
+
+import keras
+import keras_tuner as kt
+
+from sagan_tf.data import pipeline
+from sagan_tf.models.caption_classifier import CaptionClassifier
+from sagan_tf.training import encoder_training
+
+HOPS = (1, 2, 4, 8, 16, 30)
+ATTENTION_UNITS = (64, 128, 256, 350)
+PENALTY_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
+OBJECTIVE = kt.Objective("val_accuracy", direction="max")
+
+
+class EncoderHyperModel(kt.HyperModel):
+    """Builds a CaptionClassifier for one point of the search space."""
+
+    def __init__(self, config, vocab_size, num_classes):
+        super().__init__(name="self_attention_encoder")
+        self.config = config
+        self.vocab_size = vocab_size
+        self.num_classes = num_classes
+
+    def build(self, hp):
+        encoder_config = copy.copy(self.config.encoder)
+        encoder_config.kind = "self_attention"
+        encoder_config.hops = hp.Choice("hops", HOPS)
+        encoder_config.attention_units = hp.Choice("attention_units", ATTENTION_UNITS)
+        penalty_weight = hp.Choice("penalty_weight", PENALTY_WEIGHTS)
+        learning_rate = hp.Float("learning_rate", 1e-4, 3e-3, sampling="log")
+        encoder = encoder_training.build_encoder(encoder_config, self.vocab_size)
+        classifier = CaptionClassifier(encoder, self.num_classes, penalty_weight)
+        return encoder_training.compile_classifier(classifier, learning_rate)
+
+
+def make_tuner(workdir, config, vocab_size, num_classes, max_trials, algorithm, epochs):
+    hypermodel = EncoderHyperModel(config, vocab_size, num_classes)
+    common = dict(objective=OBJECTIVE, directory=os.path.join(workdir.path, "tune"),
+                  project_name=f"encoder_{algorithm}", overwrite=False, seed=config.data.seed)
+    if algorithm == "random":
+        return kt.RandomSearch(hypermodel, max_trials=max_trials, **common)
+    tuner = kt.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
+    # Hyperband sizes its brackets from max_epochs; this also caps the trial count.
+    tuner.oracle.max_trials = max_trials
+    return tuner
+
+
+def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None, verbose=1):
+    epochs = epochs or config.encoder_train.epochs
+    tokenizer = encoder_training.tokenizer_for(workdir, config, dataset)
+    train = encoder_training.caption_arrays(tokenizer, dataset.splits["train"])
+    validation = encoder_training.caption_arrays(tokenizer, dataset.splits["validation"])
+    batch = config.encoder_train.batch_size
+    tuner = make_tuner(workdir, config, tokenizer.vocabulary_size, dataset.num_classes,
+                       max_trials, algorithm, epochs)
+    tuner.search(
+        pipeline.encoder_dataset(*train, batch, seed=config.data.seed),
+        validation_data=pipeline.encoder_dataset(*validation, batch, shuffle=False),
+        epochs=epochs, verbose=verbose,
+        callbacks=[keras.callbacks.EarlyStopping("val_accuracy", mode="max",
+                                                 patience=config.encoder_train.patience)])
+    trials = [{"trial": t.trial_id, "status": t.status, "score": t.score, **t.hyperparameters.values}
+              for t in tuner.oracle.trials.values()]
+    best = tuner.get_best_hyperparameters(1)[0].values
+    best_config = copy.deepcopy(config)
+    best_config.encoder.kind = "self_attention"
+    best_config.encoder.hops = best["hops"]
+    best_config.encoder.attention_units = best["attention_units"]
+    best_config.encoder.penalty_weight = float(best["penalty_weight"])
+    best_config.encoder_train.learning_rate = float(best["learning_rate"])
+    path = os.path.join(workdir.path, "tune", "best.yaml")
+    best_config.save(path)
+    scores = [t["score"] for t in trials if t["score"] is not None]
+    return {"trials": trials, "best": best, "best_score": max(scores), "config": path}
+
+
+def format_table(trials):
+    columns = ("trial", "status", "score", "hops", "attention_units", "penalty_weight", "learning_rate")
+    rows = [[_cell(t.get(c)) for c in columns] for t in sorted(trials, key=lambda t: t["trial"])]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
