@@ -13,7 +13,8 @@ def reference_inception_score(logits, splits):
     num_images = len(logits)
     scores = []
     for part in range(splits):
-        p_y_given_x = probabilities[part * num_images // splits:(part + 1) * num_images // splits]
+        start, end = part * num_images // splits, (part + 1) * num_images // splits
+        p_y_given_x = probabilities[start:end]
         p_y = p_y_given_x.mean(axis=0, keepdims=True)
         kl = np.sum(p_y_given_x * (np.log(p_y_given_x) - np.log(p_y)), axis=1)
         scores.append(np.exp(kl.mean()))
@@ -24,7 +25,9 @@ def reference_frechet_distance(real, fake):
     mean_real, mean_fake = real.mean(axis=0), fake.mean(axis=0)
     cov_real, cov_fake = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
     covariance_root = scipy.linalg.sqrtm(cov_real @ cov_fake).real
-    return np.sum((mean_real - mean_fake) ** 2) + np.trace(cov_real + cov_fake - 2 * covariance_root)
+    return np.sum((mean_real - mean_fake) ** 2) + np.trace(
+        cov_real + cov_fake - 2 * covariance_root
+    )
 
 
 def reference_mmd2(real, fake):
@@ -100,7 +103,10 @@ def test_kernel_distance_blocks_average_per_block_estimates(rng):
     fake = rng.normal(loc=0.5, size=(45, 8))
     kid, standard_error = kernel_distance(real, fake, max_block_size=20)
     # 60 rows at most 20 per block -> 3 blocks: 20 real and 15 fake rows each, in order.
-    blocks = [reference_mmd2(real[20 * b:20 * (b + 1)], fake[15 * b:15 * (b + 1)]) for b in range(3)]
+    blocks = [
+        reference_mmd2(real[20 * block:20 * (block + 1)], fake[15 * block:15 * (block + 1)])
+        for block in range(3)
+    ]
     np.testing.assert_allclose(kid, np.mean(blocks), rtol=1e-6)
     np.testing.assert_allclose(standard_error, np.std(blocks, ddof=1) / np.sqrt(3), rtol=1e-6)
 
@@ -112,8 +118,9 @@ def test_kernel_distance_is_near_zero_for_the_same_distribution(rng):
     kid_self, _ = kernel_distance(real, real)
     kid_same, _ = kernel_distance(real, same)
     kid_shifted, _ = kernel_distance(real, shifted)
-    # The unbiased estimator of a set against itself is -2 (mean k - mean diag k) / (n - 1).
-    assert abs(kid_self) < 0.02 * kid_shifted
+    # Against itself the estimator is -2 (mean k - mean diag k) / (n - 1): O(1/n), not 0.
+    assert abs(kid_self) < 0.05 * kid_shifted
+    # Two samples of one distribution: the unbiased estimate is centred on 0.
     assert abs(kid_same) < 0.05 * kid_shifted
 
 

@@ -119,7 +119,8 @@ class _RealCaptions(tfds.core.GeneratorBasedBuilder):
         data_config = DataConfig(name=config.reader, root=str(dl_manager.manual_dir),
                                  split=config.split_kind, captions_only=config.captions_only)
         dataset = registry.load_dataset(data_config, cache_dir=None)
-        return {split: self._generate_examples(dataset, split) for split in SPLITS}
+        # A partial copy may leave a split empty (e.g. CUB captions of test classes only).
+        return {split: self._generate_examples(dataset, split) for split in SPLITS if dataset.splits[split]}
 
     def _generate_examples(self, dataset, split):
         examples = dataset.splits[split]

@@ -1,0 +1,95 @@
+import json
+import os
+import shutil
+
+import pytest
+
+from sagan_tf import cli
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "cub_real")
+TINY = ["--set", "data.num_images=60", "--set", "data.captions_per_image=2", "--set", "data.image_size=32"]
+
+
+def run(capsys, *argv):
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_data_build_stats_show_on_shapes(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    status, out, _ = run(capsys, "data", "build", "--workdir", workdir, "--json", *TINY)
+    assert status == 0
+    result = last_json(out)
+    assert sum(result["examples"].values()) == 60 and result["classes"] == 60
+    assert os.path.isfile(os.path.join(workdir, "config.yaml"))
+    # Later commands need only the workdir: the config travels in it.
+    status, out, _ = run(capsys, "data", "stats", "--workdir", workdir, "--json")
+    stats = last_json(out)
+    assert sum(stats["captions"].values()) == 120
+    assert "circle/purple" in stats["held_out_pairs"]
+    out_png = str(tmp_path / "sheet.png")
+    status, out, _ = run(capsys, "data", "show", "--workdir", workdir, "--out", out_png, "--n", "5", "--json")
+    assert status == 0 and last_json(out)["images"] == 5
+    assert open(out_png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_config_gets_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  nmae: shapes\n")
+    status, _, err = run(capsys, "data", "stats", "--config", str(bad), "--workdir", str(tmp_path / "w"))
+    assert status == 2
+    assert err.startswith("error: ") and "unknown key 'data.nmae'" in err and "bad.yaml" in err
+
+
+def test_missing_data_directory(tmp_path, capsys):
+    status, _, err = run(capsys, "data", "stats", "--workdir", str(tmp_path / "w"),
+                         "--set", "data.name=cub", "--set", f"data.root={tmp_path / 'nowhere'}")
+    assert status == 2 and "is not a directory" in err
+
+
+def _broken_copy(tmp_path):
+    root = tmp_path / "cub"
+    shutil.copytree(FIXTURE, root)
+    first_class = sorted(os.listdir(root / "text_c10"))[0]
+    files = sorted(os.listdir(root / "text_c10" / first_class))
+    (root / "text_c10" / first_class / files[0]).write_bytes(b"\xff\xfe bad bytes \xc3")
+    (root / "text_c10" / first_class / files[1]).write_text("")
+    return str(root)
+
+
+def test_bad_examples_are_skipped_and_counted_or_stop_with_strict(tmp_path, capsys):
+    root = _broken_copy(tmp_path)
+    args = ["data", "stats", "--workdir", str(tmp_path / "w"), "--set", "data.name=cub",
+            "--set", f"data.root={root}", "--set", "data.captions_only=true", "--set", "data.split=image"]
+    status, out, _ = run(capsys, *args, "--json")
+    assert status == 0
+    skipped = last_json(out)["skipped"]
+    assert skipped["caption file is not UTF-8"] == 1 and skipped["empty caption file"] == 1
+    assert "skipped 1 example(s): empty caption file" in out
+    status, _, err = run(capsys, *args, "--strict")
+    assert status == 2 and err.startswith("error: ") and ("not UTF-8" in err or "empty" in err)
+
+
+def test_show_on_captions_only_data_is_a_clear_error(tmp_path, capsys):
+    status, _, err = run(capsys, "data", "show", "--workdir", str(tmp_path / "w"), "--set", "data.name=cub",
+                         "--set", f"data.root={FIXTURE}", "--set", "data.captions_only=true",
+                         "--set", "data.split=image")
+    assert status == 2 and "has no images" in err
+
+
+def test_cub_real_photos_are_prepared_and_shown(tmp_path, capsys):
+    workdir = str(tmp_path / "w")
+    status, out, _ = run(capsys, "data", "build", "--workdir", workdir, "--set", "data.name=cub",
+                         "--set", f"data.root={FIXTURE}", "--json")
+    assert status == 0
+    result = last_json(out)
+    assert result["name"] == "cub_real_by_class" and sum(result["with_images"].values()) == 10
+    cached = [f for f in os.listdir(os.path.join(workdir, "data")) if f.endswith(".npz")]
+    assert cached  # decoded once, reused by later runs
+    status, out, _ = run(capsys, "data", "show", "--workdir", workdir, "--n", "3", "--json")
+    assert status == 0 and last_json(out)["images"] == 3
