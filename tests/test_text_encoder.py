@@ -172,7 +172,8 @@ def fit_classifier(kind, epochs):
     validation = tf.data.Dataset.from_tensor_slices((val_ids, val_labels)).batch(32)
     classifier = CaptionClassifier(tiny_encoder(kind), num_classes=len(CLASS_TOKENS))
     classifier.compile(optimizer=keras.optimizers.Adam(1e-2))
-    history = classifier.fit(train, validation_data=validation, epochs=epochs, verbose=0)
+    history = classifier.fit(train, validation_data=validation, epochs=epochs, shuffle=False,
+                             verbose=0)
     return classifier, history.history, (val_ids, val_labels)
 
 

@@ -2,3 +2,4 @@
 
 from sagan_tf.commands import data  # noqa: F401
 from sagan_tf.commands import encoder  # noqa: F401
+from sagan_tf.commands import gan  # noqa: F401

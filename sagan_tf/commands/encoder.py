@@ -25,7 +25,8 @@ def train_encoder(args):
         encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
         for split in ("train", "validation", "test"):
             if dataset.splits[split]:
-                encoder_training.cached_sentence_vectors(workdir, encoder, tokenizer, dataset, split)
+                encoder_training.cached_sentence_vectors(
+                    workdir, encoder, tokenizer, dataset.splits[split], split)
     print(f"{config.encoder.kind} encoder: train accuracy {result['train_accuracy']:.3f}, "
           f"validation accuracy {result['val_accuracy']:.3f} (top-5 {result['val_top5_accuracy']:.3f})")
     print(f"saved {result['encoder']}")

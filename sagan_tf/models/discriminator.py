@@ -21,6 +21,8 @@ class Discriminator(keras.Model):
         ndf: base number of discriminator filters.
         condition_dim: length of the sentence vector phi(t).
         condition_units: size phi is compressed to before tiling.
+        synchronized_batch_norm: batch statistics over the global batch under
+            a tf.distribute strategy (see `Generator`).
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class Discriminator(keras.Model):
         ndf=64,
         condition_dim=128,
         condition_units=128,
+        synchronized_batch_norm=True,
         **kwargs,
     ):
         num_blocks = resolution_steps(image_size)
@@ -48,7 +51,7 @@ class Discriminator(keras.Model):
                 name=f"down{block}_conv",
             )(x)
             if block > 0:
-                x = batch_norm(f"down{block}_bn")(x)
+                x = batch_norm(f"down{block}_bn", synchronized_batch_norm)(x)
             x = layers.LeakyReLU(LEAKY_RELU_SLOPE, name=f"down{block}_lrelu")(x)
 
         c = layers.Dense(
@@ -63,7 +66,7 @@ class Discriminator(keras.Model):
         x = layers.Conv2D(
             8 * ndf, 1, use_bias=False, kernel_initializer=weight_initializer(), name="joint_conv"
         )(x)
-        x = batch_norm("joint_bn")(x)
+        x = batch_norm("joint_bn", synchronized_batch_norm)(x)
         x = layers.LeakyReLU(LEAKY_RELU_SLOPE, name="joint_lrelu")(x)
         # Logits in float32 whatever the mixed precision policy.
         x = layers.Conv2D(
@@ -77,6 +80,7 @@ class Discriminator(keras.Model):
         self.ndf = ndf
         self.condition_dim = condition_dim
         self.condition_units = condition_units
+        self.synchronized_batch_norm = synchronized_batch_norm
 
     def get_config(self):
         return {
@@ -86,6 +90,7 @@ class Discriminator(keras.Model):
             "ndf": self.ndf,
             "condition_dim": self.condition_dim,
             "condition_units": self.condition_units,
+            "synchronized_batch_norm": self.synchronized_batch_norm,
         }
 
     @classmethod

@@ -28,9 +28,12 @@ def weight_initializer():
     return keras.initializers.RandomNormal(stddev=WEIGHT_INIT_STDDEV)
 
 
-def batch_norm(name):
+def batch_norm(name, synchronized):
     return layers.BatchNormalization(
-        momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON, name=name
+        momentum=BATCH_NORM_MOMENTUM,
+        epsilon=BATCH_NORM_EPSILON,
+        synchronized=synchronized,
+        name=name,
     )
 
 
@@ -48,6 +51,9 @@ class Generator(keras.Model):
         image_size: output side in pixels, 4 * 2**k with k >= 1.
         ngf: base number of generator filters.
         final_channels: channels of the last hidden feature map.
+        synchronized_batch_norm: batch statistics over the global batch under
+            a tf.distribute strategy, so that replicas keep identical moving
+            statistics and training matches one device with the global batch.
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class Generator(keras.Model):
         image_size=64,
         ngf=64,
         final_channels=48,
+        synchronized_batch_norm=True,
         **kwargs,
     ):
         num_blocks = resolution_steps(image_size)
@@ -70,7 +77,7 @@ class Generator(keras.Model):
             kernel_initializer=weight_initializer(),
             name="project",
         )(x)
-        x = batch_norm("project_bn")(x)
+        x = batch_norm("project_bn", synchronized_batch_norm)(x)
         x = layers.ReLU(name="project_relu")(x)
         x = layers.Reshape((4, 4, 8 * ngf), name="to_4x4")(x)
         for block in range(num_blocks):
@@ -85,7 +92,7 @@ class Generator(keras.Model):
                 kernel_initializer=weight_initializer(),
                 name=f"up{block}_conv",
             )(x)
-            x = batch_norm(f"up{block}_bn")(x)
+            x = batch_norm(f"up{block}_bn", synchronized_batch_norm)(x)
             x = layers.ReLU(name=f"up{block}_relu")(x)
         x = layers.Conv2D(
             final_channels,
@@ -95,7 +102,7 @@ class Generator(keras.Model):
             kernel_initializer=weight_initializer(),
             name="refine_conv",
         )(x)
-        x = batch_norm("refine_bn")(x)
+        x = batch_norm("refine_bn", synchronized_batch_norm)(x)
         x = layers.ReLU(name="refine_relu")(x)
         x = layers.Conv2D(
             3, 3, padding="same", kernel_initializer=weight_initializer(), name="rgb_conv"
@@ -109,6 +116,7 @@ class Generator(keras.Model):
         self.image_size = image_size
         self.ngf = ngf
         self.final_channels = final_channels
+        self.synchronized_batch_norm = synchronized_batch_norm
 
     def get_config(self):
         return {
@@ -119,6 +127,7 @@ class Generator(keras.Model):
             "image_size": self.image_size,
             "ngf": self.ngf,
             "final_channels": self.final_channels,
+            "synchronized_batch_norm": self.synchronized_batch_norm,
         }
 
     @classmethod

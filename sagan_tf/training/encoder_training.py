@@ -7,6 +7,7 @@ resuming, the training history and, optionally, the cached sentence vectors
 of every caption for the GAN stage.
 """
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -33,6 +34,12 @@ def build_encoder(encoder_config, vocab_size):
         hops=encoder_config.hops, attention_units=encoder_config.attention_units,
         hidden_units=encoder_config.hidden_units, output_dim=encoder_config.output_dim,
         dropout=encoder_config.dropout)
+
+
+def config_digest(*sections):
+    """A short digest of config sections, naming backups made under them."""
+    text = json.dumps([dataclasses.asdict(s) for s in sections], sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def tokenizer_for(workdir, config, dataset, resume=True):
@@ -63,8 +70,9 @@ def compile_classifier(classifier, learning_rate):
 def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     """Pre-trains the configured encoder; returns a dict of results."""
     encoder_dir = workdir.encoder_dir
-    backup_dir = os.path.join(encoder_dir, "backup")
     os.makedirs(encoder_dir, exist_ok=True)
+    # One backup per setting, so a changed config never resumes a stale run.
+    backup_dir = os.path.join(encoder_dir, "backup", config_digest(config.data, config.encoder))
     tokenizer = tokenizer_for(workdir, config, dataset, resume=os.path.isdir(backup_dir))
     train_ids, train_labels = caption_arrays(tokenizer, dataset.splits["train"])
     val_ids, val_labels = caption_arrays(tokenizer, dataset.splits["validation"])
@@ -83,7 +91,7 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
         train_config.learning_rate)
     callbacks = [
         # Restores epoch, weights and optimizer state after an interruption.
-        keras.callbacks.BackupAndRestore(backup_dir),
+        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
         keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=train_config.patience,
                                       restore_best_weights=True),
         keras.callbacks.ModelCheckpoint(os.path.join(encoder_dir, "best_classifier.weights.h5"),
@@ -96,7 +104,7 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     history = classifier.fit(
         pipeline.encoder_dataset(train_ids, train_labels, train_config.batch_size, seed=config.data.seed),
         validation_data=pipeline.encoder_dataset(val_ids, val_labels, train_config.batch_size, shuffle=False),
-        epochs=train_config.epochs, callbacks=callbacks, verbose=verbose)
+        epochs=train_config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
     save_encoder(encoder_dir, encoder, tokenizer, dataset)
     train_metrics = classifier.evaluate(
         pipeline.encoder_dataset(train_ids, train_labels, 256, shuffle=False), verbose=0, return_dict=True)
@@ -172,10 +180,10 @@ def sentence_vectors(encoder, token_ids, batch_size=512):
     return np.concatenate(outputs) if outputs else np.zeros((0, encoder.output_dim), np.float32)
 
 
-def cached_sentence_vectors(workdir, encoder, tokenizer, dataset, split):
-    """φ(t) of every caption of a split (in CaptionIndex order), cached in the workdir."""
+def cached_sentence_vectors(workdir, encoder, tokenizer, examples, split):
+    """φ(t) of every caption of `examples` (in CaptionIndex order), cached in the workdir."""
     path = os.path.join(workdir.encoder_dir, EMBEDDINGS_FILE.format(split=split))
-    index = pipeline.CaptionIndex.from_examples(dataset.splits[split])
+    index = pipeline.CaptionIndex.from_examples(examples)
     key = hashlib.sha1("\n".join([tokenizer.fingerprint()] + index.texts).encode()).hexdigest()
     if os.path.exists(path):
         with np.load(path) as archive:

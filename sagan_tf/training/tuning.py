@@ -66,7 +66,7 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
     tuner.search(
         pipeline.encoder_dataset(*train, batch, seed=config.data.seed),
         validation_data=pipeline.encoder_dataset(*validation, batch, shuffle=False),
-        epochs=epochs, verbose=verbose,
+        epochs=epochs, verbose=verbose, shuffle=False,
         callbacks=[keras.callbacks.EarlyStopping("val_accuracy", mode="max",
                                                  patience=config.encoder_train.patience)])
     trials = [{"trial": t.trial_id, "status": t.status, "score": t.score, **t.hyperparameters.values}

@@ -1,0 +1,58 @@
+"""`sagan-tf train-gan` and `sagan-tf generate`."""
+
+from sagan_tf import cli
+from sagan_tf.commands.common import flags, setup
+from sagan_tf.data import registry
+
+
+def _quiet(parser):
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@cli.command("train-gan", "train the GAN (GAN-CLS) on the frozen encoder's sentence vectors")
+@flags(_quiet)
+def train_gan(args):
+    from sagan_tf.training import gan_training
+
+    workdir, config = setup(args)
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    result = gan_training.train_gan(workdir, config, dataset, verbose=0 if args.quiet else 2)
+    print(f"trained {result['epochs']} epochs ({result['optimizer_steps']} steps); "
+          f"generator: {result['checkpoint']}")
+    return result
+
+
+def _generate_flags(parser):
+    parser.add_argument("captions", nargs="*", help="captions, one grid row each")
+    parser.add_argument("--n", type=int, default=8, help="samples per caption")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same pictures")
+    parser.add_argument("--out", default=None, help="PNG path (default: <workdir>/generated.png)")
+    parser.add_argument("--checkpoint", default=None, help="generator .keras file (default: the latest)")
+    parser.add_argument("--interpolate", nargs=2, metavar=("CAPTION_A", "CAPTION_B"),
+                        help="walk between the sentence vectors of two captions")
+    parser.add_argument("--steps", type=int, default=8, help="interpolation steps")
+
+
+@cli.command("generate", "draw images for captions with the trained generator")
+@flags(_generate_flags)
+def generate(args):
+    from sagan_tf import visualize
+    from sagan_tf.inference import TextToImage
+
+    workdir, config = setup(args)
+    if not args.captions and not args.interpolate:
+        raise ValueError("give at least one caption (or --interpolate CAPTION_A CAPTION_B)")
+    if args.n < 1 or args.steps < 2:
+        raise ValueError("--n must be at least 1 and --steps at least 2")
+    model = TextToImage.from_workdir(workdir, config, args.checkpoint)
+    out = args.out or workdir.join("generated.png")
+    if args.interpolate:
+        a, b = args.interpolate
+        grid = model.interpolate(a, b, steps=args.steps, samples=args.n, seed=args.seed)
+        labels = [f"{a}  →  {b}  (noise {k + 1})" for k in range(args.n)]
+    else:
+        grid = model.generate(args.captions, samples_per_caption=args.n, seed=args.seed)
+        labels = args.captions
+    visualize.caption_grid(grid, labels, out)
+    print(f"wrote {out}")
+    return {"out": out, "rows": len(labels), "columns": int(grid.shape[1]), "seed": args.seed}

@@ -1,0 +1,141 @@
+"""Callbacks for GAN training: samples, checkpoints, exact resume, NaN stop."""
+
+import json
+import os
+import signal
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sagan_tf import visualize
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Every epoch: a grid of samples for fixed captions and fixed noise,
+    saved as PNG and written to TensorBoard beside the losses."""
+
+    def __init__(self, captions, embeddings, out_dir, samples_per_caption=6, seed=0, log_dir=None):
+        super().__init__()
+        self.captions = list(captions)
+        self.embeddings = np.repeat(np.asarray(embeddings, np.float32), samples_per_caption, axis=0)
+        self.samples_per_caption = samples_per_caption
+        self.out_dir = out_dir
+        self.seed = seed
+        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+
+    def images(self):
+        noise = self.model.sample_noise(self.samples_per_caption, seed=self.seed)
+        noise = np.tile(np.asarray(noise), (len(self.captions), 1))
+        images = np.asarray(self.model.generate(self.embeddings, noise=noise))
+        return images.reshape(len(self.captions), self.samples_per_caption, *images.shape[1:])
+
+    def on_epoch_end(self, epoch, logs=None):
+        grid = self.images()
+        visualize.caption_grid(grid, self.captions, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"))
+        if self.writer is not None:
+            with self.writer.as_default(step=epoch + 1):
+                rows = np.concatenate([np.concatenate(list(r), axis=1) for r in grid], axis=0)
+                tf.summary.image("samples", (rows[None] + 1.0) / 2.0)
+                for name, value in (logs or {}).items():
+                    tf.summary.scalar(name, float(np.mean(value)))
+            self.writer.flush()
+
+
+class GANCheckpoint(keras.callbacks.Callback):
+    """Saves the generator and discriminator (.keras) every `every` epochs and at the end."""
+
+    def __init__(self, directory, every=1):
+        super().__init__()
+        self.directory = directory
+        self.every = every
+
+    def save(self, tag):
+        os.makedirs(self.directory, exist_ok=True)
+        for name, network in (("generator", self.model.generator), ("discriminator", self.model.discriminator)):
+            network.save(os.path.join(self.directory, f"{name}-{tag}.keras"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            self.save(f"epoch{epoch + 1:04d}")
+        self.save("latest")
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops at the first non-finite loss with a message saying which and when."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if name.endswith("loss") and not np.all(np.isfinite(value)):
+                self.model.stop_training = True
+                raise TrainingDiverged(
+                    f"{name} became {float(np.mean(value))} at step {batch + 1}; training stopped. "
+                    "Lower train.learning_rate, or use float32 precision; the last backup is kept.")
+
+
+class ExactBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that also knows how many steps of the epoch were done.
+
+    Keras restores only the epoch; after a mid-epoch kill it would replay the
+    whole epoch. Here the metadata records the steps completed in the epoch,
+    and `resume_point()` lets the trainer run just the rest of it, so an
+    interrupted run makes exactly as many optimizer steps as an
+    uninterrupted one. A backup is also written at every epoch end.
+    """
+
+    def __init__(self, backup_dir, save_freq, steps_done_offset=0):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+        self.steps_done_offset = steps_done_offset
+        self._steps_done = steps_done_offset
+
+    @staticmethod
+    def resume_point(backup_dir):
+        """(epoch, steps done in it) of the last backup in `backup_dir`, or (0, 0)."""
+        path = os.path.join(backup_dir, "training_metadata.json")
+        if not os.path.exists(path):
+            return 0, 0
+        with open(path) as f:
+            metadata = json.load(f)
+        return metadata["epoch"], metadata.get("steps_done", 0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras leaves this at 0 until the first epoch ends after a restore.
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps_done = self.steps_done_offset + batch + 1
+        super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self._steps_done = self.steps_done_offset = 0
+        self._save_model()
+
+    def _save_model(self):
+        super()._save_model()
+        # Rewrite the metadata atomically with the step count of the epoch.
+        path = self._training_metadata_path
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"epoch": self._current_epoch, "steps_done": self._steps_done}, f)
+        os.replace(tmp, path)
+
+
+class GracefulTermination:
+    """Turns SIGTERM into KeyboardInterrupt so a killed run leaves a backup."""
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self.previous)
+        return False

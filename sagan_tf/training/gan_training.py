@@ -1,0 +1,134 @@
+"""GAN-CLS training with `model.fit` under a tf.distribute strategy.
+
+Reads the frozen encoder's cached sentence vectors, so the LSTM does not run
+in the training step. Writes to `<workdir>/gan/`: checkpoints of G and D,
+per-worker backups for exact resume, sample grids and TensorBoard logs.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+from sagan_tf.data import pipeline, prepare
+from sagan_tf.models.discriminator import Discriminator
+from sagan_tf.models.gan import TextToImageGAN
+from sagan_tf.models.generator import Generator
+from sagan_tf.training import callbacks as gan_callbacks
+from sagan_tf.training import distribution, encoder_training
+
+BACKUP_EVERY_STEPS = 25
+
+
+def build_gan(config, condition_dim, strategy):
+    """The configured G, D and GAN, with both optimizers built in the strategy scope."""
+    with strategy.scope():
+        generator = Generator(noise_dim=config.gan.noise_dim, condition_dim=condition_dim,
+                              image_size=config.data.image_size, ngf=config.gan.ngf)
+        discriminator = Discriminator(image_size=config.data.image_size, ndf=config.gan.ndf,
+                                      condition_dim=condition_dim, condition_units=config.gan.condition_units)
+        gan = TextToImageGAN(generator, discriminator, noise_dim=config.gan.noise_dim, noise=config.gan.noise,
+                             gan_int=config.gan.gan_int, int_beta=config.gan.int_beta, seed=config.train.seed)
+        gan.compile(
+            d_optimizer=keras.optimizers.Adam(config.train.learning_rate, beta_1=config.train.beta_1),
+            g_optimizer=keras.optimizers.Adam(config.train.learning_rate, beta_1=config.train.beta_1),
+            jit_compile=config.train.jit_compile)
+    return gan
+
+
+def sample_captions(dataset, count=8):
+    """Fixed test captions for the sample grids: one per image, spread over classes."""
+    examples = dataset.splits["test"] or dataset.splits["validation"] or dataset.splits["train"]
+    by_label = {}
+    for example in examples:
+        by_label.setdefault(example.label, example)
+    chosen = list(by_label.values())[:count]
+    return [e.captions[0] for e in chosen]
+
+
+def split_inputs(workdir, config, dataset, encoder, tokenizer, split):
+    """(images, CaptionIndex, sentence vectors) of a split, aligned."""
+    size = prepare.load_size(config.data.image_size, config.data.augment)
+    images, examples = prepare.split_images(dataset, split, size, workdir.data_cache_dir(config))
+    vectors = encoder_training.cached_sentence_vectors(workdir, encoder, tokenizer, examples, split)
+    return images, pipeline.CaptionIndex.from_examples(examples), vectors
+
+
+def train_gan(workdir, config, dataset, verbose=1, extra_callbacks=()):
+    """Trains the configured GAN on `dataset`; returns a dict of results."""
+    keras.mixed_precision.set_global_policy(config.train.precision)
+    try:
+        return _train(workdir, config, dataset, verbose, extra_callbacks)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _train(workdir, config, dataset, verbose, extra_callbacks):
+    encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
+    strategy = distribution.strategy_from_environment()
+    batch = config.train.batch_size
+    images, index, vectors = split_inputs(workdir, config, dataset, encoder, tokenizer, "train")
+    if len(images) < batch:
+        raise ValueError(f"the train split has {len(images)} images, fewer than train.batch_size={batch}")
+    train_data = pipeline.gan_dataset(images, index, {"embedding": vectors}, batch, seed=config.train.seed,
+                                      augment=config.data.augment, image_size=config.data.image_size,
+                                      repeat=True)
+    steps = config.train.steps_per_epoch or len(images) // batch
+    validation = {}
+    if dataset.splits["validation"]:
+        val_images, val_index, val_vectors = split_inputs(workdir, config, dataset, encoder, tokenizer, "validation")
+        if len(val_images) >= batch and len(np.unique(val_index.groups)) > 1:
+            validation = dict(
+                validation_data=pipeline.gan_dataset(
+                    val_images, val_index, {"embedding": val_vectors}, batch, seed=1, shuffle=False,
+                    image_size=config.data.image_size),
+                validation_steps=min(10, len(val_images) // batch))
+
+    gan = build_gan(config, encoder.output_dim, strategy)
+    captions = sample_captions(dataset)
+    sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer(captions).numpy().astype(np.int32))
+    os.makedirs(workdir.gan_dir, exist_ok=True)
+    backup_dir = os.path.join(
+        workdir.gan_dir, "backup",
+        encoder_training.config_digest(config.data, config.gan),
+        f"worker_{distribution.worker_index()}")
+    chief = distribution.worker_index() == 0
+    epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(backup_dir)
+    side_effects = [gan_callbacks.StopOnNaN()]
+    if chief:
+        side_effects += [
+            gan_callbacks.SampleGrid(captions, sample_vectors, os.path.join(workdir.samples_dir, "train"),
+                                     seed=config.train.seed, log_dir=os.path.join(workdir.logs_dir, "gan")),
+            gan_callbacks.GANCheckpoint(os.path.join(workdir.gan_dir, "checkpoints"),
+                                        every=max(1, config.train.epochs // 10)),
+            keras.callbacks.CSVLogger(os.path.join(workdir.gan_dir, "history.csv"), append=True),
+        ]
+    side_effects += list(extra_callbacks)
+
+    def fit(initial_epoch, epochs, steps_per_epoch, steps_done_offset=0):
+        backup = gan_callbacks.ExactBackupAndRestore(backup_dir, save_freq=BACKUP_EVERY_STEPS,
+                                                     steps_done_offset=steps_done_offset)
+        return gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                       callbacks=[backup, *side_effects], verbose=verbose, **validation)
+
+    history = {}
+    with gan_callbacks.GracefulTermination():
+        if 0 < steps_done < steps and epoch < config.train.epochs:
+            # Finish the interrupted epoch with just the steps it still owes.
+            history = fit(epoch, epoch + 1, steps - steps_done, steps_done_offset=steps_done).history
+        history = fit(0, config.train.epochs, steps).history or history
+    result = {
+        "epochs": config.train.epochs,
+        "steps_per_epoch": steps,
+        "optimizer_steps": int(gan.d_optimizer.iterations.numpy()),
+        "final": {k: float(np.mean(v[-1])) for k, v in history.items()},
+        "checkpoint": os.path.join(workdir.gan_dir, "checkpoints", "generator-latest.keras"),
+        "samples": workdir.samples_dir,
+        "precision": config.train.precision,
+        "replicas": strategy.num_replicas_in_sync,
+    }
+    if chief:
+        with open(os.path.join(workdir.gan_dir, "results.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    return result

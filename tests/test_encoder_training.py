@@ -1,0 +1,137 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from sagan_tf import cli
+from sagan_tf.text.tokenizer import VocabularyMismatchError
+from sagan_tf.training import encoder_training
+from sagan_tf.workdir import Workdir
+from tests.tiny_configs import TINY_DATA, TINY_ENCODER, overrides
+
+
+def run(capsys, *argv):
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("enc") / "run")
+    assert cli.main(["train-encoder", "--workdir", workdir, "--quiet", "--json",
+                     *overrides(TINY_DATA, TINY_ENCODER)]) == 0
+    return workdir
+
+
+def test_train_encoder_saves_encoder_vocab_and_cache(trained_workdir):
+    encoder_dir = os.path.join(trained_workdir, "encoder")
+    for name in ("encoder.keras", "encoder.json", "vocab.txt", "tokenizer.json", "history.csv",
+                 "results.json", "sentence_vectors-train.npz", "best_classifier.weights.h5"):
+        assert os.path.exists(os.path.join(encoder_dir, name)), name
+    assert os.listdir(os.path.join(trained_workdir, "logs", "encoder"))  # TensorBoard
+    results = json.load(open(os.path.join(encoder_dir, "results.json")))
+    assert results["epochs_run"] == 2 and 0 <= results["val_accuracy"] <= 1
+
+
+def test_load_frozen_encoder_and_cached_vectors_agree(trained_workdir):
+    workdir = Workdir(trained_workdir)
+    encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
+    assert not encoder.trainable and encoder.output_dim == 16
+    with np.load(os.path.join(workdir.encoder_dir, "sentence_vectors-validation.npz")) as cache:
+        cached = cache["vectors"]
+    from sagan_tf.data import registry
+    from sagan_tf import config as config_lib
+    config = config_lib.load(workdir.config_path)
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    again = encoder_training.cached_sentence_vectors(
+        workdir, encoder, tokenizer, dataset.splits["validation"], "validation")
+    np.testing.assert_allclose(again, cached, atol=1e-6)
+    assert cached.shape == (3 * len(dataset.splits["validation"]), 16)
+
+
+def test_resumed_run_continues_from_its_backup(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    args = ["train-encoder", "--workdir", workdir, "--quiet", *overrides(TINY_DATA, TINY_ENCODER)]
+    assert cli.main(args + ["--set", "encoder_train.epochs=1"]) == 0
+    # A finished run's backup says epoch 1; asking for 3 runs only 2 more.
+    assert cli.main(args + ["--set", "encoder_train.epochs=3"]) == 0
+    lines = open(os.path.join(workdir, "encoder", "history.csv")).read().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
+
+
+def test_attention_command_writes_png_and_weights(trained_workdir, tmp_path, capsys):
+    out = str(tmp_path / "att.png")
+    status, stdout, _ = run(capsys, "attention", "--workdir", trained_workdir, "--json", "--out", out,
+                            "A small red circle on a blue background.")
+    assert status == 0 and open(out, "rb").read(4) == b"\x89PNG"
+    result = json.loads(stdout.strip().splitlines()[-1])
+    weights = np.array(result["attention"])
+    assert weights.shape == (4, len(result["words"]))
+    assert result["words"][0] == "<start>" and result["words"][-1] == "<end>"
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_awkward_captions_do_not_crash_attention(trained_workdir, tmp_path, capsys):
+    for caption in ("", "zzzz qqqq", "Ünïcödé ☃ red", "red " * 200):
+        status, _, err = run(capsys, "attention", "--workdir", trained_workdir, "--out",
+                             str(tmp_path / "a.png"), caption)
+        assert status == 0, err
+
+
+def test_commands_need_a_trained_encoder(tmp_path, capsys):
+    status, _, err = run(capsys, "attention", "--workdir", str(tmp_path / "empty"), "a caption")
+    assert status == 2 and "no trained text encoder" in err and "train-encoder" in err
+
+
+def test_other_vocabulary_is_refused(trained_workdir, tmp_path, capsys):
+    import shutil
+    copy = str(tmp_path / "copy")
+    shutil.copytree(trained_workdir, copy)
+    vocab = os.path.join(copy, "encoder", "vocab.txt")
+    lines = open(vocab).read().splitlines()
+    lines[5], lines[6] = lines[6], lines[5]
+    open(vocab, "w").write("\n".join(lines) + "\n")
+    with pytest.raises(VocabularyMismatchError):
+        encoder_training.load_frozen_encoder(Workdir(copy))
+    status, _, err = run(capsys, "attention", "--workdir", copy, "a caption")
+    assert status == 2 and "another vocabulary" in err
+
+
+def test_baseline_kind_has_no_attention_map(tmp_path, capsys):
+    workdir = str(tmp_path / "mean")
+    assert cli.main(["train-encoder", "--workdir", workdir, "--quiet", "--set", "encoder.kind=mean",
+                     "--set", "encoder_train.epochs=1", *overrides(TINY_DATA, TINY_ENCODER[:-2])]) == 0
+    status, _, err = run(capsys, "attention", "--workdir", workdir, "a caption")
+    assert status == 2 and "no attention" in err
+
+
+def test_captions_only_training(tmp_path):
+    fixture = os.path.join(os.path.dirname(__file__), "fixtures", "cub_real")
+    workdir = str(tmp_path / "cub")
+    assert cli.main(["train-encoder", "--workdir", workdir, "--quiet", "--set", "data.name=cub",
+                     "--set", f"data.root={fixture}", "--set", "data.split=image",
+                     "--set", "data.captions_only=true", *overrides(TINY_ENCODER)]) == 0
+    results = json.load(open(os.path.join(workdir, "encoder", "results.json")))
+    assert results["epochs_run"] == 2
+    assert not os.path.exists(os.path.join(workdir, "encoder", "sentence_vectors-train.npz"))
+
+
+def test_tuner_runs_two_trials_and_writes_a_usable_config(tmp_path, capsys):
+    workdir = str(tmp_path / "tune")
+    args = ["tune", "--workdir", workdir, "--max-trials", "2", "--epochs", "1", "--quiet", "--json",
+            *overrides(TINY_DATA, TINY_ENCODER)]
+    status, out, err = run(capsys, *args)
+    assert status == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert len(result["trials"]) == 2 and "hops" in out and "learning_rate" in out
+    assert result["best"]["hops"] in (1, 2, 4, 8, 16, 30)
+    # Resuming the finished search runs no new trial.
+    status, out, _ = run(capsys, *args)
+    assert len(json.loads(out.strip().splitlines()[-1])["trials"]) == 2
+    # The best settings train.
+    status, out, err = run(capsys, "train-encoder", "--config", result["config"], "--workdir",
+                           str(tmp_path / "best"), "--quiet", "--json", "--set", "encoder_train.epochs=1")
+    assert status == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["kind"] == "self_attention"
