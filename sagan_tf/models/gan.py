@@ -11,6 +11,70 @@ NOISE_KINDS = ("normal", "uniform")
 BATCH_KEYS = ("image", "embedding", "wrong_embedding")
 
 
+def check_noise_kind(noise):
+    if noise not in NOISE_KINDS:
+        raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}.")
+
+
+def sample_noise(batch_size, noise_dim, noise="normal", seed=0):
+    """z of shape [batch_size, noise_dim]; the same seed always gives the same noise.
+
+    Args:
+        batch_size: int or scalar tensor.
+        noise_dim: length of each noise vector.
+        noise: "normal" for N(0, 1) or "uniform" for U(-1, 1).
+        seed: int or scalar int tensor, or a shape-[2] stateless seed.
+    """
+    check_noise_kind(noise)
+    seed = ops.cast(seed, "int64")
+    if len(seed.shape) == 0:
+        seed = ops.stack([seed, ops.zeros_like(seed)])
+    shape = ops.stack([ops.cast(batch_size, "int32"), noise_dim])
+    if noise == "uniform":
+        return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+    return tf.random.stateless_normal(shape, seed)
+
+
+def with_loss_scaling(optimizer, network):
+    """Wraps `optimizer` in a LossScaleOptimizer when `network` computes in float16."""
+    needs_scaling = network.dtype_policy.name == "mixed_float16"
+    if needs_scaling and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def check_compatible(generator, discriminator, noise_dim):
+    """Checks that the two networks fit together; returns the noise length."""
+    if not (generator.built and discriminator.built):
+        raise ValueError(
+            "TextToImageGAN needs built generator and discriminator models "
+            "(create them functionally, or call them once on a batch)."
+        )
+    if not (getattr(generator, "inputs", None) and getattr(discriminator, "inputs", None)):
+        if noise_dim is None:
+            raise ValueError("noise_dim is required when the generator has no symbolic inputs.")
+        return noise_dim
+    generator_noise, generator_condition = (tensor.shape[-1] for tensor in generator.inputs)
+    image_shape = tuple(discriminator.inputs[0].shape[1:])
+    discriminator_condition = discriminator.inputs[1].shape[-1]
+    if noise_dim not in (None, generator_noise):
+        raise ValueError(
+            f"noise_dim={noise_dim} does not match the generator's noise input "
+            f"of length {generator_noise}."
+        )
+    if generator_condition != discriminator_condition:
+        raise ValueError(
+            f"The generator takes sentence vectors of length {generator_condition}, "
+            f"the discriminator of length {discriminator_condition}."
+        )
+    if tuple(generator.outputs[0].shape[1:]) != image_shape:
+        raise ValueError(
+            f"The generator makes images of shape {tuple(generator.outputs[0].shape[1:])}, "
+            f"the discriminator judges images of shape {image_shape}."
+        )
+    return generator_noise
+
+
 @keras.saving.register_keras_serializable(package="sagan_tf")
 class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
     """Trains a conditional generator against a matching-aware discriminator.
@@ -48,21 +112,8 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not (generator.built and discriminator.built):
-            raise ValueError(
-                "TextToImageGAN needs built generator and discriminator models "
-                "(create them functionally, or call them once on a batch)."
-            )
-        generator_inputs = getattr(generator, "inputs", None)
-        generator_noise_dim = generator_inputs[0].shape[-1] if generator_inputs else None
-        noise_dim = noise_dim or generator_noise_dim
-        if generator_noise_dim not in (None, noise_dim):
-            raise ValueError(
-                f"noise_dim={noise_dim} does not match the generator's noise "
-                f"input of length {generator_noise_dim}."
-            )
-        if noise not in NOISE_KINDS:
-            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}.")
+        noise_dim = check_compatible(generator, discriminator, noise_dim)
+        check_noise_kind(noise)
         if not 0.0 <= int_beta <= 1.0:
             raise ValueError(f"int_beta must be in [0, 1], got {int_beta}.")
         self.generator = generator
@@ -95,45 +146,31 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
     def compile(self, d_optimizer, g_optimizer, **kwargs):
         """Sets one optimizer per network; `kwargs` go to `keras.Model.compile`.
 
-        Under a "mixed_float16" policy each optimizer is wrapped in a
-        `LossScaleOptimizer`. The optimizers are built here, in the model's
+        The optimizer of a network with a "mixed_float16" policy is wrapped in
+        a `LossScaleOptimizer`. The optimizers are built here, in the model's
         strategy scope, so checkpoints and `BackupAndRestore` find their
         state before the first step.
         """
         super().compile(optimizer=None, **kwargs)
-        self.d_optimizer = self._with_loss_scaling(keras.optimizers.get(d_optimizer))
-        self.g_optimizer = self._with_loss_scaling(keras.optimizers.get(g_optimizer))
+        self.d_optimizer = with_loss_scaling(keras.optimizers.get(d_optimizer), self.discriminator)
+        self.g_optimizer = with_loss_scaling(keras.optimizers.get(g_optimizer), self.generator)
         with self.distribute_strategy.scope():
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.g_optimizer.build(self.generator.trainable_variables)
-
-    def _with_loss_scaling(self, optimizer):
-        needs_scaling = keras.mixed_precision.dtype_policy().name == "mixed_float16"
-        if needs_scaling and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            return keras.optimizers.LossScaleOptimizer(optimizer)
-        return optimizer
 
     def call(self, inputs, training=False):
         """`[noise, embeddings] -> images`, the generator alone."""
         return self.generator(inputs, training=training)
 
     def sample_noise(self, batch_size, seed=None):
-        """Noise for `batch_size` images.
+        """Noise for `batch_size` images; see the module-level `sample_noise`.
 
-        Args:
-            batch_size: int or scalar tensor.
-            seed: None draws from the model's noise stream; an int (or scalar
-                tensor) or a shape-[2] stateless seed always gives the same noise.
+        `seed=None` draws from the model's noise stream (seeded by the
+        constructor's `seed`); any other seed always gives the same noise.
         """
         if seed is None:
             seed = self.seed_generator.next()
-        seed = ops.cast(seed, "int64")
-        if len(seed.shape) == 0:
-            seed = ops.stack([seed, ops.zeros_like(seed)])
-        shape = ops.stack([ops.cast(batch_size, "int32"), self.noise_dim])
-        if self.noise == "uniform":
-            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
-        return tf.random.stateless_normal(shape, seed)
+        return sample_noise(batch_size, self.noise_dim, self.noise, seed)
 
     def generate(self, embeddings, noise=None, seed=None):
         """Images in [-1, 1] for sentence vectors `embeddings` ([batch, condition_dim])."""
@@ -155,7 +192,7 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
             raise ValueError(
                 f"TextToImageGAN batches must be dicts with keys {BATCH_KEYS}; missing {missing}."
             )
-        return (ops.cast(data[key], "float32") for key in BATCH_KEYS)
+        return tuple(ops.cast(data[key], "float32") for key in BATCH_KEYS)
 
     def _discriminate(self, images, matching, mismatched, fakes, training):
         real_logits = self.discriminator([images, matching], training=training)

@@ -1,4 +1,23 @@
-"""Choosing a tf.distribute strategy, and what Keras 3 multi-worker fit() needs."""
+"""Choosing a tf.distribute strategy, and what Keras 3 multi-worker fit() needs.
+
+Keras 3.15 `fit()` fails under MultiWorkerMirroredStrategy in two places
+(keras-team/keras#20585, tensorflow/tensorflow#72388). Both workarounds live
+here and nowhere else:
+
+1. Before the first step, fit() "symbolically builds" the model from one
+   batch, which it first averages over replicas with `strategy.reduce`; in
+   multi-worker mode that reduce cannot take a dict or tuple batch
+   ("Attempt to convert a value ({'image': PerReplica...}) to a Tensor").
+   `MultiWorkerFit` skips the step for models that are already built: there
+   is nothing left to build.
+2. After each step, fit() averages the step logs over workers with
+   `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalars a
+   `train_step` returns ("Invalid reduction dimension 0 for input with 0
+   dimensions"). `reducible_logs` gives them shape [1] in multi-worker mode;
+   the reduction turns them back into scalars.
+
+Both can go once Keras handles these cases itself.
+"""
 
 import json
 import os
@@ -6,48 +25,68 @@ import os
 import tensorflow as tf
 
 
-def cluster_workers():
-    """Number of workers TF_CONFIG names (0 when it is unset)."""
+def tf_config():
+    """The parsed TF_CONFIG environment variable ({} when it is unset)."""
     raw = os.environ.get("TF_CONFIG", "")
     if not raw:
-        return 0
+        return {}
     try:
-        cluster = json.loads(raw).get("cluster", {})
-    except (ValueError, AttributeError):
-        raise ValueError(f"TF_CONFIG is not a JSON object: {raw!r}") from None
+        config = json.loads(raw)
+    except ValueError:
+        config = None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster", {}), dict):
+        raise ValueError(f"TF_CONFIG is not a JSON object with a 'cluster' entry: {raw!r}")
+    return config
+
+
+def cluster_workers():
+    """Number of workers (chief included) TF_CONFIG names; 0 when it is unset."""
+    cluster = tf_config().get("cluster", {})
     return len(cluster.get("worker", ())) + len(cluster.get("chief", ()))
 
 
+def worker_index():
+    """This process's rank in the cluster: 0 for the chief (or the first
+    worker when there is no chief) and without TF_CONFIG."""
+    config = tf_config()
+    task = config.get("task", {})
+    if task.get("type", "worker") == "chief":
+        return 0
+    has_chief = bool(config.get("cluster", {}).get("chief"))
+    return int(task.get("index", 0)) + has_chief
+
+
 def strategy_from_environment():
-    """MultiWorkerMirroredStrategy if TF_CONFIG names several workers, else MirroredStrategy."""
+    """MultiWorkerMirroredStrategy if TF_CONFIG names several workers, else
+    MirroredStrategy over all local GPUs (or the CPU when there is none)."""
     if cluster_workers() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
-    # All local GPUs, or the CPU when there are none.
     return tf.distribute.MirroredStrategy()
 
 
 def in_multi_worker_mode(strategy=None):
+    """Whether Keras fit() takes its multi-worker code path under `strategy`
+    (default: the current one). The same test Keras itself makes."""
     strategy = strategy or tf.distribute.get_strategy()
-    return isinstance(
-        strategy, tf.distribute.MultiWorkerMirroredStrategy
-    ) and strategy.extended._in_multi_worker_mode()
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
 
 
 def reducible_logs(logs):
-    """Step logs that Keras 3 fit() can reduce across workers.
-
-    Under MultiWorkerMirroredStrategy Keras reduces each log value with
-    `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalars a
-    train_step returns (keras-team/keras#20585). Rank-1 values reduce to
-    the same scalar; elsewhere the logs pass unchanged.
-    """
+    """Returns `train_step` / `test_step` logs that fit() can average over workers."""
     if not in_multi_worker_mode():
         return logs
     return {name: tf.reshape(value, [1]) for name, value in logs.items()}
 
 
 class MultiWorkerFit:
-    """Mixin (before keras.Model in the bases) for a model built at construction."""
+    """Mixin, listed before keras.Model, for models built at construction.
+
+    Skips fit()'s symbolic build (see the module docstring, point 1). The
+    model must be built, and its optimizers built, before fit().
+    """
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self.built:

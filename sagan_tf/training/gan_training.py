@@ -110,7 +110,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
         backup = gan_callbacks.ExactBackupAndRestore(backup_dir, save_freq=BACKUP_EVERY_STEPS,
                                                      steps_done_offset=steps_done_offset)
         return gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                       callbacks=[backup, *side_effects], verbose=verbose, **validation)
+                       callbacks=[backup, *side_effects], verbose=verbose, shuffle=False, **validation)
 
     history = {}
     with gan_callbacks.GracefulTermination():

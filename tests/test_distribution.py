@@ -1,0 +1,125 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sagan_tf.training import distribution
+
+WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_gan.py")
+REPO = os.path.dirname(os.path.dirname(WORKER_SCRIPT))
+TIMEOUT_S = 300
+
+
+def tf_config(ports, index):
+    return json.dumps({
+        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+        "task": {"type": "worker", "index": index},
+    })
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start_worker(command, output, tf_config_value=None):
+    python_path = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=python_path)
+    env.pop("TF_CONFIG", None)
+    if tf_config_value:
+        env["TF_CONFIG"] = tf_config_value
+    return subprocess.Popen(
+        [sys.executable, WORKER_SCRIPT, command, str(output)],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_all(processes):
+    logs = []
+    try:
+        for process in processes:
+            logs.append(process.communicate(timeout=TIMEOUT_S)[0])
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, log in zip(processes, logs):
+        assert process.returncode == 0, log[-4000:]
+
+
+def test_cluster_workers(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribution.cluster_workers() == 0
+    monkeypatch.setenv("TF_CONFIG", tf_config([1, 2, 3], 0))
+    assert distribution.cluster_workers() == 3
+    monkeypatch.setenv("TF_CONFIG", json.dumps(
+        {"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "chief", "index": 0}}))
+    assert distribution.cluster_workers() == 2
+
+
+def test_worker_index(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribution.worker_index() == 0
+    monkeypatch.setenv("TF_CONFIG", tf_config([1, 2, 3], 2))
+    assert distribution.worker_index() == 2
+    cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}}))
+    assert distribution.worker_index() == 0
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
+    assert distribution.worker_index() == 2
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '{"cluster": ["a:1"]}'])
+def test_bad_tf_config_is_refused(monkeypatch, raw):
+    monkeypatch.setenv("TF_CONFIG", raw)
+    with pytest.raises(ValueError, match="TF_CONFIG is not a JSON object"):
+        distribution.strategy_from_environment()
+
+
+@pytest.mark.parametrize("config", [None, tf_config([12345], 0)])
+def test_one_machine_gets_mirrored_strategy(monkeypatch, config):
+    if config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", config)
+    strategy = distribution.strategy_from_environment()
+    assert isinstance(strategy, tf.distribute.MirroredStrategy)
+    assert not distribution.in_multi_worker_mode(strategy)
+
+
+def test_logs_pass_unchanged_outside_multi_worker_mode():
+    logs = {"d_loss": tf.constant(1.5)}
+    assert distribution.reducible_logs(logs) is logs
+
+
+def test_replica_gradients_average_over_the_global_batch(tmp_path):
+    output = tmp_path / "gradients.npz"
+    wait_all([start_worker("replica-gradients", output)])
+    result = np.load(output)
+    assert result["replicas"] == 2
+    np.testing.assert_allclose(result["single"], result["expected"], rtol=1e-5)
+    np.testing.assert_allclose(result["distributed"], result["expected"], rtol=1e-5)
+
+
+def test_two_worker_fit_keeps_workers_in_sync(tmp_path):
+    ports = free_ports(2)
+    outputs = [tmp_path / f"worker{index}.npz" for index in range(2)]
+    wait_all([start_worker("multiworker-fit", output, tf_config(ports, index))
+              for index, output in enumerate(outputs)])
+    first, second = (np.load(output) for output in outputs)
+    assert first["replicas"] == second["replicas"] == 2
+    np.testing.assert_allclose(first["final"], second["final"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(first["initial"], second["initial"])
+    assert not np.allclose(first["final"], first["initial"])
+    # Logs are averaged over the workers, so both report the same loss.
+    np.testing.assert_allclose(first["d_loss"], second["d_loss"], rtol=1e-6)
+    assert np.isfinite(first["d_loss"]).all()
