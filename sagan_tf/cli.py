@@ -73,7 +73,3 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result, default=str))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -126,6 +126,8 @@ class TrainConfig:
     jit_compile: bool = False
     # 0 means a full pass over the data.
     steps_per_epoch: int = 0
+    # Steps between backups (BackupAndRestore); one is also made every epoch.
+    backup_every_steps: int = 25
     seed: int = 0
 
     def validate(self, check):
@@ -136,6 +138,7 @@ class TrainConfig:
         check(self.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
               "precision", "must be float32, mixed_bfloat16 or mixed_float16")
         check(self.steps_per_epoch >= 0, "steps_per_epoch", "must be >= 0")
+        check(self.backup_every_steps >= 1, "backup_every_steps", "must be >= 1")
 
 
 @dataclasses.dataclass
@@ -146,12 +149,18 @@ class EvalConfig:
     num_images: int = 2000
     batch_size: int = 100
     seed: int = 0
+    # The domain classifier (`sagan-tf train-classifier`): epochs and the
+    # filters of its first conv block.
+    classifier_epochs: int = 20
+    classifier_width: int = 32
 
     def validate(self, check):
         check(self.feature_network in ("domain", "inception_v3"), "feature_network",
               "must be domain or inception_v3")
         check(self.num_images >= 10, "num_images", "must be >= 10 (10 IS splits)")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.classifier_epochs >= 1, "classifier_epochs", "must be >= 1")
+        check(self.classifier_width >= 1, "classifier_width", "must be >= 1")
 
 
 @dataclasses.dataclass

@@ -18,8 +18,6 @@ from sagan_tf.models.generator import Generator
 from sagan_tf.training import callbacks as gan_callbacks
 from sagan_tf.training import distribution, encoder_training
 
-BACKUP_EVERY_STEPS = 25
-
 
 def build_gan(config, condition_dim, strategy):
     """The configured G, D and GAN, with both optimizers built in the strategy scope."""
@@ -107,7 +105,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
     side_effects += list(extra_callbacks)
 
     def fit(initial_epoch, epochs, steps_per_epoch, steps_done_offset=0):
-        backup = gan_callbacks.ExactBackupAndRestore(backup_dir, save_freq=BACKUP_EVERY_STEPS,
+        backup = gan_callbacks.ExactBackupAndRestore(backup_dir, save_freq=config.train.backup_every_steps,
                                                      steps_done_offset=steps_done_offset)
         return gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                        callbacks=[backup, *side_effects], verbose=verbose, shuffle=False, **validation)

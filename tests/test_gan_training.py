@@ -1,0 +1,167 @@
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from sagan_tf import cli
+from tests.conftest import REPO
+from tests.tiny_configs import TINY_DATA, TINY_ENCODER, TINY_GAN, overrides
+
+ARGS = overrides(TINY_DATA, TINY_ENCODER, TINY_GAN)
+
+
+def run(capsys, *argv):
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def encoder_workdir(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("gan") / "run")
+    assert cli.main(["train-encoder", "--workdir", workdir, "--quiet", *ARGS]) == 0
+    return workdir
+
+
+def _copy(workdir, tmp_path, name):
+    import shutil
+    target = str(tmp_path / name)
+    shutil.copytree(workdir, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(encoder_workdir, tmp_path_factory):
+    workdir = _copy(encoder_workdir, tmp_path_factory.mktemp("trained"), "run")
+    assert cli.main(["train-gan", "--workdir", workdir, "--quiet"]) == 0
+    return workdir
+
+
+def test_train_gan_writes_checkpoints_samples_and_logs(trained_workdir):
+    results = json.load(open(os.path.join(trained_workdir, "gan", "results.json")))
+    assert results["optimizer_steps"] == 2 * 3
+    for key in ("d_loss", "g_loss", "d_real", "d_wrong", "d_fake", "val_d_loss"):
+        assert np.isfinite(results["final"][key]), key
+    checkpoints = os.listdir(os.path.join(trained_workdir, "gan", "checkpoints"))
+    assert {"generator-latest.keras", "discriminator-latest.keras"} <= set(checkpoints)
+    assert sorted(os.listdir(os.path.join(trained_workdir, "samples", "train"))) == \
+        ["epoch_0001.png", "epoch_0002.png"]
+    assert glob.glob(os.path.join(trained_workdir, "logs", "gan", "events.out.tfevents.*"))
+
+
+def test_generate_is_deterministic_for_a_seed(trained_workdir, tmp_path, capsys):
+    from sagan_tf import config as config_lib
+    from sagan_tf.inference import TextToImage
+    from sagan_tf.workdir import Workdir
+
+    workdir = Workdir(trained_workdir)
+    model = TextToImage.from_workdir(workdir, config_lib.load(workdir.config_path))
+    captions = ["A small red circle on a blue background.", "A big green star at the top."]
+    first = model.generate(captions, samples_per_caption=3, seed=7)
+    assert first.shape == (2, 3, 16, 16, 3) and np.abs(first).max() <= 1
+    np.testing.assert_array_equal(first, model.generate(captions, samples_per_caption=3, seed=7))
+    assert not np.array_equal(first, model.generate(captions, samples_per_caption=3, seed=8))
+    out = str(tmp_path / "grid.png")
+    status, stdout, _ = run(capsys, "generate", "--workdir", trained_workdir, *captions, "--n", "3",
+                            "--seed", "7", "--out", out, "--json")
+    assert status == 0 and last_json(stdout) == {"out": out, "rows": 2, "columns": 3, "seed": 7}
+    walk = str(tmp_path / "walk.png")
+    status, stdout, _ = run(capsys, "generate", "--workdir", trained_workdir, "--interpolate", *captions,
+                            "--n", "2", "--steps", "5", "--out", walk, "--json")
+    assert status == 0 and last_json(stdout)["columns"] == 5 and os.path.getsize(walk) > 0
+
+
+def test_generate_bad_input(trained_workdir, encoder_workdir, capsys):
+    status, _, err = run(capsys, "generate", "--workdir", trained_workdir)
+    assert status == 2 and "give at least one caption" in err
+    status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x", "--checkpoint", "/nope.keras")
+    assert status == 2 and "no generator checkpoint at /nope.keras" in err
+    status, _, err = run(capsys, "generate", "--workdir", encoder_workdir, "a caption")
+    assert status == 2 and "train-gan" in err
+
+
+def test_train_gan_needs_an_encoder(tmp_path, capsys):
+    status, _, err = run(capsys, "train-gan", "--workdir", str(tmp_path / "w"), *ARGS)
+    assert status == 2 and "no trained text encoder" in err
+
+
+def test_image_size_the_networks_cannot_make(encoder_workdir, tmp_path, capsys):
+    workdir = _copy(encoder_workdir, tmp_path, "w48")
+    status, _, err = run(capsys, "train-gan", "--workdir", workdir, "--set", "data.image_size=48")
+    assert status == 2 and "image_size=48 is not supported" in err
+
+
+def test_mixed_bfloat16_training_runs(encoder_workdir, tmp_path, capsys):
+    workdir = _copy(encoder_workdir, tmp_path, "bf16")
+    status, out, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json",
+                           "--set", "train.precision=mixed_bfloat16", "--set", "train.epochs=1")
+    assert status == 0, err
+    result = last_json(out)
+    assert result["precision"] == "mixed_bfloat16" and np.isfinite(result["final"]["d_loss"])
+    import keras
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # restored afterwards
+
+
+def _metadata(workdir):
+    paths = glob.glob(os.path.join(workdir, "gan", "backup", "*", "worker_0", "training_metadata.json"))
+    if not paths:
+        return None
+    try:
+        return json.load(open(paths[0]))
+    except ValueError:
+        return None
+
+
+def test_killed_run_resumes_with_the_same_number_of_steps(encoder_workdir, tmp_path):
+    workdir = _copy(encoder_workdir, tmp_path, "killed")
+    steps, epochs = 8, 2
+    command = [sys.executable, "-m", "sagan_tf", "train-gan", "--workdir", workdir, "--quiet", "--json",
+               "--set", f"train.steps_per_epoch={steps}", "--set", f"train.epochs={epochs}",
+               "--set", "train.backup_every_steps=1"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    killed_at = None
+    while time.time() < deadline and process.poll() is None:
+        metadata = _metadata(workdir)
+        if metadata and metadata["steps_done"] >= 3:
+            process.send_signal(signal.SIGKILL)
+            killed_at = metadata
+            break
+        time.sleep(0.02)
+    process.wait()
+    assert killed_at is not None and process.returncode == -signal.SIGKILL
+    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    result = json.loads(finished.stdout.strip().splitlines()[-1])
+    # Exactly the optimizer steps of an uninterrupted run: nothing replayed, nothing lost.
+    assert result["optimizer_steps"] == steps * epochs
+    assert _metadata(workdir) == {"epoch": epochs, "steps_done": 0}
+
+
+def test_sigterm_leaves_a_resumable_backup(encoder_workdir, tmp_path):
+    workdir = _copy(encoder_workdir, tmp_path, "term")
+    command = [sys.executable, "-m", "sagan_tf", "train-gan", "--workdir", workdir, "--quiet",
+               "--set", "train.steps_per_epoch=50", "--set", "train.epochs=1",
+               "--set", "train.backup_every_steps=1"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        metadata = _metadata(workdir)
+        if metadata and metadata["steps_done"] >= 2:
+            process.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.02)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in err
+    metadata = _metadata(workdir)
+    assert metadata["epoch"] == 0 and 2 <= metadata["steps_done"] < 50
