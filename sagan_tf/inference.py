@@ -6,6 +6,8 @@ import os
 import keras
 import numpy as np
 
+# Registers the Generator class for loading checkpoints.
+from sagan_tf.models import generator as _generator  # noqa: F401
 from sagan_tf.models.gan import sample_noise
 from sagan_tf.training import encoder_training
 

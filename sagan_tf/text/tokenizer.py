@@ -9,6 +9,7 @@ number = token id.
 """
 
 import collections
+import hashlib
 import json
 import os
 
@@ -114,10 +115,10 @@ class CaptionTokenizer:
 
 def split_tokens(captions):
     """The tokens of each caption under the standardization rules, untruncated."""
-    standardized = standardize_caption(tf.constant(list(captions))).numpy()
-    return [s.decode("utf-8").split() for s in standardized]
+    # tf.strings.split, as TextVectorization splits: ASCII whitespace only.
+    tokens = tf.strings.split(standardize_caption(tf.constant(list(captions)))).to_list()
+    return [[t.decode("utf-8") for t in row] for row in tokens]
 
 
 def _fingerprint(vocabulary, max_length):
-    import hashlib
     return hashlib.sha1(json.dumps([vocabulary, max_length]).encode()).hexdigest()[:16]

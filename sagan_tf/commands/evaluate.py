@@ -1,0 +1,57 @@
+"""`sagan-tf train-classifier` and `sagan-tf evaluate`."""
+
+from sagan_tf import cli
+from sagan_tf.commands.common import flags, setup
+from sagan_tf.data import registry
+
+
+def _quiet(parser):
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _print_alignment(title, groups):
+    for group, accuracies in groups.items():
+        values = "  ".join(f"{key} {value:.3f}" for key, value in accuracies.items() if key != "count")
+        print(f"{title}, {group} ({accuracies['count']}): {values}")
+
+
+@cli.command("train-classifier", "train the domain classifier (feature network and alignment judge) "
+                                 "on the real images")
+@flags(_quiet)
+def train_classifier(args):
+    from sagan_tf.evaluation import domain_classifier
+
+    workdir, config = setup(args)
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    result = domain_classifier.train_domain_classifier(workdir, config, dataset,
+                                                       verbose=0 if args.quiet else 2)
+    _print_alignment("real images never fitted on", result["real_accuracy"])
+    print(f"saved {result['classifier']}")
+    return result
+
+
+def _evaluate_flags(parser):
+    parser.add_argument("--checkpoint", default=None, help="generator .keras file (default: the latest)")
+    parser.add_argument("--out", default=None,
+                        help="report JSON path; the PNG goes beside it (default: <workdir>/report.json)")
+    _quiet(parser)
+
+
+@cli.command("evaluate", "Inception Score, FID, KID and text–image alignment of the generator")
+@flags(_evaluate_flags)
+def evaluate(args):
+    from sagan_tf.evaluation import evaluate as evaluation
+    from sagan_tf.evaluation import report as report_lib
+
+    workdir, config = setup(args)
+    out = args.out or workdir.join("report.json")
+    if not out.endswith(".json"):
+        raise ValueError(f"--out must name a .json file, got {out!r}")
+    report, (images, captions) = evaluation.evaluate(workdir, config, args.checkpoint,
+                                                     verbose=0 if args.quiet else 1)
+    json_path, png_path = report_lib.write(report, images, captions, out)
+    for line in report_lib.summary_lines(report):
+        print(line)
+    print(f"wrote {json_path} and {png_path}")
+    return {"report": json_path, "page": png_path, "metrics": report["metrics"],
+            "alignment": report["alignment"]}

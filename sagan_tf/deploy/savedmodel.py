@@ -1,0 +1,195 @@
+"""SavedModel export for TF Serving: caption strings in, uint8 images out.
+
+`<base>/<version>/` is TF Serving's layout: the server watches `<base>` and
+serves the highest integer version, so each export takes the next integer
+and never touches an existing one.
+
+Signatures, for N captions (1 <= N <= `export.max_batch`):
+
+- `serving_default(captions: string[N])`: fresh noise on every call;
+- `generate_seeded(captions, seed: int64[])`: the same seed and captions
+  always give the same images;
+- `generate_with_noise(captions, z: float32[N, noise_dim])`: the caller's noise.
+
+Each returns `images` (uint8 [N, S, S, 3]) and the `token_ids` (int32
+[N, max_length]) the captions became. Tokenization runs inside the graph
+with the workdir's vocab.txt, which the SavedModel carries as an asset, so a
+client sends plain text. Awkward captions are all defined: an empty caption
+is `<start> <end>`, unknown words are the OOV id, long captions are cut to
+`max_length` tokens, any Unicode text (even invalid UTF-8, read as U+FFFD)
+is tokenized by the same rules as in training. Bad requests (no captions,
+more than `max_batch`, z with the wrong number of rows or non-finite values)
+fail that request with an InvalidArgumentError that says why.
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from sagan_tf.inference import TextToImage
+from sagan_tf.models.gan import sample_noise
+from sagan_tf.text.tokenizer import VOCAB_FILE, standardize_caption
+
+PAD_ID = 0
+OOV_ID = 1
+SIGNATURES = ("serving_default", "generate_seeded", "generate_with_noise")
+
+
+@keras.saving.register_keras_serializable(package="sagan_tf")
+class VocabularyFileTokenizer(keras.layers.Layer):
+    """`CaptionTokenizer`'s rules as graph ops over a vocab.txt file.
+
+    Line number = token id; words not in the file get OOV_ID; rows are cut
+    or padded with PAD_ID to `max_length`. The table reads the file through
+    a `tf.lookup.TextFileInitializer`, which makes it an asset of any
+    SavedModel that uses this layer.
+
+    Call arguments:
+        captions: string tensor [batch].
+
+    Returns:
+        int32 token ids [batch, max_length].
+    """
+
+    def __init__(self, vocabulary_file, max_length, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_file = vocabulary_file
+        self.max_length = max_length
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                vocabulary_file,
+                key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+                value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER),
+            default_value=OOV_ID)
+
+    def call(self, captions):
+        tokens = tf.strings.split(standardize_caption(captions))
+        token_ids = self.table.lookup(tokens)[:, :self.max_length]
+        return tf.cast(token_ids.to_tensor(PAD_ID, shape=[None, self.max_length]), "int32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"vocabulary_file": self.vocabulary_file, "max_length": self.max_length})
+        return config
+
+
+def uint8_images(images):
+    """[-1, 1] floats to pixels, rounded (as `visualize` draws them)."""
+    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+
+
+class ServingFunctions:
+    """The bodies of the three signatures over one `TextToImage` model."""
+
+    def __init__(self, model, vocabulary_file, max_batch):
+        self.model = model
+        self.tokenizer = VocabularyFileTokenizer(vocabulary_file, model.tokenizer.max_length)
+        self.max_batch = max_batch
+
+    def input_signatures(self):
+        captions = tf.TensorSpec([None], tf.string, name="captions")
+        return {
+            "serving_default": [captions],
+            "generate_seeded": [captions, tf.TensorSpec([], tf.int64, name="seed")],
+            "generate_with_noise": [captions, tf.TensorSpec([None, self.model.noise_dim], tf.float32, name="z")],
+        }
+
+    def serving_default(self, captions):
+        seed = tf.random.uniform([], maxval=tf.int64.max, dtype=tf.int64)
+        return self.generate_seeded(captions, seed)
+
+    def generate_seeded(self, captions, seed):
+        captions = self._checked(captions)
+        noise = sample_noise(tf.shape(captions)[0], self.model.noise_dim, self.model.noise_kind, seed)
+        return self._generate(captions, noise)
+
+    def generate_with_noise(self, captions, z):
+        captions = self._checked(
+            captions,
+            tf.debugging.assert_equal(tf.shape(z)[0], tf.shape(captions)[0],
+                                      message="z must have one row per caption"),
+            tf.debugging.assert_all_finite(z, "z must hold finite numbers"))
+        return self._generate(captions, z)
+
+    def _checked(self, captions, *assertions):
+        batch = tf.shape(captions)[0]
+        assertions += (
+            tf.debugging.assert_positive(batch, message="no captions: send at least one"),
+            tf.debugging.assert_less_equal(
+                batch, self.max_batch,
+                message=f"more than {self.max_batch} captions in one request "
+                        "(export.max_batch): split the batch"),
+        )
+        # The model runs only after every check passed, so a bad request
+        # fails with the check's message, not with an error from deep inside.
+        with tf.control_dependencies(assertions):
+            return tf.identity(captions)
+
+    def _generate(self, captions, noise):
+        token_ids = self.tokenizer(captions)
+        vectors = self.model.encoder(token_ids, training=False)
+        images = self.model.generator([noise, vectors], training=False)
+        return {"images": uint8_images(images), "token_ids": token_ids}
+
+
+def build_archive(model, vocabulary_file, max_batch):
+    """A `keras.export.ExportArchive` with the three signatures over `model`."""
+    functions = ServingFunctions(model, vocabulary_file, max_batch)
+    archive = keras.export.ExportArchive()
+    # The endpoints track the models' variables themselves; the vocabulary
+    # table is no variable and must be tracked by hand.
+    archive.track(functions.tokenizer.table)
+    for name, signature in functions.input_signatures().items():
+        archive.add_endpoint(name, getattr(functions, name), input_signature=signature)
+    return archive
+
+
+def next_version(base_dir):
+    """1 + the highest integer version under `base_dir` (1 when there is none)."""
+    names = os.listdir(base_dir) if os.path.isdir(base_dir) else []
+    return max((int(name) for name in names if name.isdigit()), default=0) + 1
+
+
+def export_savedmodel(workdir, config, base_dir=None, checkpoint=None):
+    """Writes the workdir's model as the next version under `base_dir`.
+
+    Args:
+        workdir: a `Workdir` with a trained encoder and generator.
+        config: its `Config` (gan.noise, export.max_batch, export.model_name).
+        base_dir: the model's directory, holding its versions (default:
+            `<workdir>/export/<export.model_name>`).
+        checkpoint: a generator .keras file (default: the latest).
+
+    Returns:
+        A dict: path, version, signatures, and the sizes a client needs.
+    """
+    model = TextToImage.from_workdir(workdir, config, checkpoint)
+    base_dir = os.path.abspath(base_dir or workdir.join("export", config.export.model_name))
+    os.makedirs(base_dir, exist_ok=True)
+    version = next_version(base_dir)
+    target = os.path.join(base_dir, str(version))
+    # Written beside the versions under a name TF Serving ignores, then
+    # renamed, so a watching server never loads half a model.
+    staging = tempfile.mkdtemp(prefix=f".{version}-", dir=base_dir)
+    try:
+        archive = build_archive(model, os.path.join(workdir.encoder_dir, VOCAB_FILE),
+                                config.export.max_batch)
+        archive.write_out(staging, verbose=False)
+        if os.path.exists(target):
+            raise FileExistsError(f"{target} appeared during the export; not overwriting it")
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    image_size = int(model.generator.outputs[0].shape[1])
+    return {
+        "path": target,
+        "version": version,
+        "signatures": list(SIGNATURES),
+        "max_batch": config.export.max_batch,
+        "max_length": model.tokenizer.max_length,
+        "noise_dim": model.noise_dim,
+        "image_shape": [image_size, image_size, 3],
+    }
