@@ -9,23 +9,18 @@ def _quiet(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _print_alignment(title, groups):
-    for group, accuracies in groups.items():
-        values = "  ".join(f"{key} {value:.3f}" for key, value in accuracies.items() if key != "count")
-        print(f"{title}, {group} ({accuracies['count']}): {values}")
-
-
 @cli.command("train-classifier", "train the domain classifier (feature network and alignment judge) "
                                  "on the real images")
 @flags(_quiet)
 def train_classifier(args):
-    from sagan_tf.evaluation import domain_classifier
+    from sagan_tf.evaluation import domain_classifier, report
 
     workdir, config = setup(args)
     dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
     result = domain_classifier.train_domain_classifier(workdir, config, dataset,
                                                        verbose=0 if args.quiet else 2)
-    _print_alignment("real images never fitted on", result["real_accuracy"])
+    for line in report.accuracy_lines("real images never fitted on", result["real_accuracy"]):
+        print(line)
     print(f"saved {result['classifier']}")
     return result
 

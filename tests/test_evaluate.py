@@ -1,0 +1,161 @@
+"""The evaluation protocol and `sagan-tf evaluate` on a tiny workdir made without GAN training."""
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from sagan_tf import cli
+from sagan_tf import config as config_lib
+from sagan_tf.data import registry, shapes
+from sagan_tf.evaluation import domain_classifier, evaluate
+from sagan_tf.models.generator import Generator
+from sagan_tf.text.tokenizer import CaptionTokenizer
+from sagan_tf.training import encoder_training
+from sagan_tf.workdir import Workdir
+from tests.deploy_fixture import spread_weights
+from tests.tiny_configs import TINY_DATA, TINY_ENCODER, TINY_GAN
+
+NUM_IMAGES = 20
+TINY_EVAL = [f"eval.num_images={NUM_IMAGES}", "eval.batch_size=8", "eval.classifier_epochs=1",
+             "eval.classifier_width=4"]
+
+
+def make_workdir(path):
+    """Encoder, tokenizer and generator saved where training would leave them; no training."""
+    workdir = Workdir(path).ensure()
+    config = config_lib.from_dict({}, TINY_DATA + TINY_ENCODER + TINY_GAN + TINY_EVAL)
+    config.save(workdir.config_path)
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    keras.utils.set_random_seed(0)
+    tokenizer = CaptionTokenizer.adapt(dataset.captions("train"), config.data.max_length)
+    encoder = encoder_training.build_encoder(config.encoder, tokenizer.vocabulary_size)
+    encoder(tokenizer(dataset.captions("train")[:2]))
+    spread_weights(encoder, np.random.default_rng(0))
+    encoder_training.save_encoder(workdir.encoder_dir, encoder, tokenizer, dataset)
+    generator = Generator(noise_dim=config.gan.noise_dim, condition_dim=config.encoder.output_dim,
+                          image_size=config.data.image_size, ngf=config.gan.ngf, final_channels=8)
+    spread_weights(generator, np.random.default_rng(1))
+    os.makedirs(os.path.join(workdir.gan_dir, "checkpoints"))
+    generator.save(os.path.join(workdir.gan_dir, "checkpoints", "generator-latest.keras"))
+    return workdir, config, dataset
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """(workdir, config, dataset) with a domain classifier trained by the CLI."""
+    workdir, config, dataset = make_workdir(str(tmp_path_factory.mktemp("evaluate") / "run"))
+    assert cli.main(["train-classifier", "--workdir", workdir.path, "--quiet"]) == 0
+    return workdir, config, dataset
+
+
+@pytest.fixture(scope="module")
+def cli_report(tiny_run, tmp_path_factory):
+    """The report JSON path and the printed text of one `sagan-tf evaluate`."""
+    workdir = tiny_run[0]
+    out = str(tmp_path_factory.mktemp("report") / "report.json")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cli.main(["evaluate", "--workdir", workdir.path, "--out", out, "--quiet"]) == 0
+    return out, printed.getvalue()
+
+
+def test_evaluation_captions_are_seeded_and_cycle_through_the_test_split(tiny_shapes):
+    test_captions = sum(len(e.captions) for e in tiny_shapes.splits["test"])
+    texts, owners = evaluate.evaluation_captions(tiny_shapes, test_captions + 5, seed=4)
+
+    assert len(texts) == test_captions + 5
+    first_pass = [(e.name, k) for e, k in owners[:test_captions]]
+    assert len(set(first_pass)) == test_captions  # every test caption once before any repeats
+    assert all(e.captions[k] == text for text, (e, k) in zip(texts, owners))
+    assert evaluate.evaluation_captions(tiny_shapes, 30, seed=4)[0] == texts[:30]
+    assert evaluate.evaluation_captions(tiny_shapes, 30, seed=5)[0] != texts[:30]
+
+
+def test_cli_writes_the_report_json_with_its_provenance(tiny_run, cli_report):
+    workdir, config, dataset = tiny_run
+    out, printed = cli_report
+    with open(out) as f:
+        report = json.load(f)
+
+    assert report["num_images"] == NUM_IMAGES
+    assert report["seeds"] == {"captions": config.eval.seed, "noise": config.eval.seed}
+    assert report["feature_network"]["name"] == "domain"
+    assert report["feature_network"]["source"].startswith(workdir.path)
+    assert "60 classes" in report["feature_network"]["score_logits"]
+    for name in ("inception_score", "inception_score_real", "fid", "kid"):
+        assert report["metrics"][name]["feature_network"] == "domain"
+    inception = report["metrics"]["inception_score"]
+    assert 1.0 <= inception["mean"] <= 60.0 and inception["std"] >= 0.0
+    assert report["metrics"]["fid"]["value"] >= 0.0
+    assert report["versions"]["tensorflow-gan"] == "2.1.0"
+    assert report["versions"]["keras"] == keras.__version__
+    assert report["config"] == config.to_dict()
+
+    test_images = dataset.splits["test"]
+    assert report["num_real_images"] == len(test_images)
+    _, owners = evaluate.evaluation_captions(dataset, NUM_IMAGES, config.eval.seed)
+    held_out = sum((e.attributes[k]["shape"], e.attributes[k]["color"]) in shapes.HELD_OUT_PAIRS
+                   for e, k in owners)
+    generated = report["alignment"]["generated"]
+    assert generated["all"]["count"] == NUM_IMAGES
+    assert generated.get("held_out_pairs", {"count": 0})["count"] == held_out
+    ceiling = report["alignment"]["real_ceiling"]["all"]
+    assert ceiling["count"] == int(domain_classifier.unseen_mask(test_images).sum())
+    for accuracies in (generated["all"], ceiling):
+        assert set(accuracies) == {"count", "shape", "color", "background", "size", "position",
+                                   "all_correct"}
+        assert 0.0 <= accuracies["all_correct"] <= min(accuracies["shape"], accuracies["color"]) <= 1.0
+
+    assert f"generated, all ({NUM_IMAGES}): shape" in printed
+    assert "real ceiling, all" in printed
+
+
+def test_cli_writes_a_one_page_png_beside_the_json(cli_report):
+    page = cli_report[0][:-len(".json")] + ".png"
+    with Image.open(page) as image:
+        assert image.size == (827, 1169)  # A4 portrait at 100 dpi
+        pixels = np.asarray(image.convert("L"))
+    assert pixels.std() > 10  # samples, bars and text, not a blank page
+
+
+def test_results_do_not_depend_on_the_batch_size(tiny_run):
+    workdir, config, _ = tiny_run
+    reports = []
+    for batch_size in (3, NUM_IMAGES):
+        changed = dataclasses.replace(config, eval=dataclasses.replace(config.eval, batch_size=batch_size))
+        reports.append(evaluate.evaluate(workdir, changed, verbose=0)[0])
+
+    assert reports[0]["alignment"] == reports[1]["alignment"]
+    for name in ("inception_score", "fid", "kid"):
+        for key, value in reports[0]["metrics"][name].items():
+            if isinstance(value, float):
+                assert value == pytest.approx(reports[1]["metrics"][name][key], rel=1e-4, abs=1e-6)
+
+
+def test_inception_v3_without_a_weights_file_is_a_clear_error(tiny_run):
+    workdir, config, _ = tiny_run
+    inception = dataclasses.replace(
+        config, eval=dataclasses.replace(config.eval, feature_network="inception_v3"))
+    with pytest.raises(ValueError, match="eval.inception_weights"):
+        evaluate.load_judges(workdir, inception)
+    missing = dataclasses.replace(inception, eval=dataclasses.replace(
+        inception.eval, inception_weights=os.path.join(workdir.path, "no_such.weights.h5")))
+    with pytest.raises(FileNotFoundError, match="never downloaded"):
+        evaluate.load_judges(workdir, missing)
+
+
+def test_evaluate_without_a_classifier_names_the_command_to_run(tiny_run, tmp_path, capsys):
+    config = tiny_run[1]
+    with pytest.raises(FileNotFoundError, match="sagan-tf train-classifier"):
+        evaluate.load_judges(Workdir(str(tmp_path)), config)
+    # The tiny config, so that a failure to fail would not build the full data set.
+    config.save(Workdir(str(tmp_path)).config_path)
+    assert cli.main(["evaluate", "--workdir", str(tmp_path), "--out", str(tmp_path / "r.json")]) == 2
+    assert "no domain classifier" in capsys.readouterr().err
