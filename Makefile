@@ -17,10 +17,30 @@ $(BIN)/sagan-tf: requirements.txt setup.py
 
 install: $(BIN)/sagan-tf
 
-# The main job on the built-in captioned-shapes data set.
+# Test captions for the demo grid; the first six are held-out (shape, colour)
+# pairs that never appear in training.
+DEMO_CAPTIONS = \
+	"A small purple circle in the top left corner on a yellow background." \
+	"On a blue background sits a large orange square in the center." \
+	"A big cyan triangle at the bottom on a black backdrop." \
+	"The canvas is white and on the right sits a medium red diamond." \
+	"A large white star in the middle on a red background." \
+	"A green plus sign at the top right on a pink background." \
+	"A small yellow circle at the lower left on a blue background." \
+	"On a yellow background sits a big blue circle in the center."
+
+# The main job on the built-in captioned-shapes data set: data, encoder,
+# GAN, a grid of generated images, evaluation and both exports.
 run: install
 	$(BIN)/sagan-tf data build --config $(CONFIG) --workdir $(WORKDIR)
 	$(BIN)/sagan-tf data show --workdir $(WORKDIR) --out $(WORKDIR)/contact_sheet.png
+	$(BIN)/sagan-tf train-encoder --workdir $(WORKDIR) --quiet
+	$(BIN)/sagan-tf train-gan --workdir $(WORKDIR)
+	$(BIN)/sagan-tf generate --workdir $(WORKDIR) --n 8 --seed 0 --out $(WORKDIR)/demo_grid.png $(DEMO_CAPTIONS)
+	$(BIN)/sagan-tf train-classifier --workdir $(WORKDIR) --quiet
+	$(BIN)/sagan-tf evaluate --workdir $(WORKDIR) --quiet --out $(WORKDIR)/evaluation/report.json
+	$(BIN)/sagan-tf export --workdir $(WORKDIR) --format savedmodel --out $(WORKDIR)/export/text2image
+	$(BIN)/sagan-tf export --workdir $(WORKDIR) --format tflite --quantize dynamic_int8
 
 test: install
 	$(BIN)/python -m pytest -q tests

@@ -88,6 +88,9 @@ class EncoderTrainConfig:
     patience: int = 5
     # Sentence vectors of every caption cached after training, for the GAN.
     cache_embeddings: bool = True
+    # Shapes only: also predict background, size and position, so that the
+    # sentence vector keeps what the (shape, colour) class label would drop.
+    auxiliary_attributes: bool = False
 
     def validate(self, check):
         check(self.epochs >= 1, "epochs", "must be >= 1")

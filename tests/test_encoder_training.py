@@ -33,6 +33,7 @@ def test_train_encoder_saves_encoder_vocab_and_cache(trained_workdir):
     assert os.listdir(os.path.join(trained_workdir, "logs", "encoder"))  # TensorBoard
     results = json.load(open(os.path.join(encoder_dir, "results.json")))
     assert results["epochs_run"] == 2 and 0 <= results["val_accuracy"] <= 1
+    assert results["colour_swap_pairs"] > 0 and 0 <= results["colour_swap_pair_accuracy"] <= 1
 
 
 def test_load_frozen_encoder_and_cached_vectors_agree(trained_workdir):
@@ -135,3 +136,28 @@ def test_tuner_runs_two_trials_and_writes_a_usable_config(tmp_path, capsys):
                            str(tmp_path / "best"), "--quiet", "--json", "--set", "encoder_train.epochs=1")
     assert status == 0, err
     assert json.loads(out.strip().splitlines()[-1])["kind"] == "self_attention"
+
+
+def test_auxiliary_attribute_heads_train_and_keep_the_interface(tmp_path):
+    workdir = str(tmp_path / "aux")
+    assert cli.main(["train-encoder", "--workdir", workdir, "--quiet", "--set", "encoder_train.epochs=1",
+                     "--set", "encoder_train.auxiliary_attributes=true", *overrides(TINY_DATA, TINY_ENCODER[:-2])]) == 0
+    results = json.load(open(os.path.join(workdir, "encoder", "results.json")))
+    assert 0 <= results["val_accuracy"] <= 1 and results["colour_swap_pairs"] > 0
+    encoder, _ = encoder_training.load_frozen_encoder(Workdir(workdir))
+    assert encoder.output_dim == 16
+
+
+def test_auxiliary_labels_line_up_with_captions(tiny_shapes):
+    from sagan_tf.data import shapes_grammar as grammar
+    from sagan_tf.text.tokenizer import CaptionTokenizer
+    examples = tiny_shapes.splits["train"][:5]
+    tokenizer = CaptionTokenizer.adapt([c for e in examples for c in e.captions], max_length=30)
+    ids, labels = encoder_training.caption_arrays(tokenizer, examples, auxiliary=True)
+    assert labels.shape == (15, 4) and ids.shape == (15, 30)
+    captions = [c for e in examples for c in e.captions]
+    for caption, (label, background, size, position) in zip(captions, labels):
+        parsed = grammar.parse_caption(caption)
+        assert label == examples[0].label if caption in examples[0].captions else True
+        assert grammar.COLORS[background] == parsed["background"]
+        assert grammar.SIZES[size] == parsed["size"] and grammar.POSITIONS[position] == parsed["position"]

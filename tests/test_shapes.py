@@ -95,3 +95,14 @@ def test_cache_round_trip(tmp_path):
     assert path == same_path
     np.testing.assert_array_equal(first.images, second.images)
     assert first.splits["test"][0] == second.splits["test"][0]
+
+
+def test_colour_swapped_pairs_share_words_but_not_meaning(tiny_shapes):
+    originals, swapped, labels, swapped_labels = shapes.colour_swapped_pairs(tiny_shapes.splits["validation"])
+    assert len(originals) > 0 and (labels != swapped_labels).all()
+    held_out = {shapes.class_index(s, c) for s, c in shapes.HELD_OUT_PAIRS}
+    assert not (set(labels) | set(swapped_labels)) & held_out
+    for a, b in zip(originals, swapped):
+        assert collections.Counter(a.lower().split()) == collections.Counter(b.lower().split())
+        pa, pb = grammar.parse_caption(a), grammar.parse_caption(b)
+        assert (pa["color"], pa["background"]) == (pb["background"], pb["color"])

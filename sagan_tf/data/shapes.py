@@ -208,3 +208,27 @@ def build_or_load(cache_dir, num_images=20000, captions_per_image=10, image_size
     dataset = generate(num_images, captions_per_image, image_size, seed)
     save(dataset, path)
     return dataset, path
+
+
+def colour_swapped_pairs(examples):
+    """Caption pairs that differ only in which colour is the object's.
+
+    For every caption of `examples`, the same sentence (template and
+    synonyms) with object and background colours exchanged, and both class
+    labels. Pairs whose swapped class is held out are left out. A bag-of-words
+    encoder sees the same words in both captions of a pair.
+    """
+    originals, swapped, labels, swapped_labels = [], [], [], []
+    held_out = {class_index(s, c) for s, c in HELD_OUT_PAIRS}
+    for example in examples:
+        for caption, attributes in zip(example.captions, example.attributes):
+            other = dict(attributes, color=attributes["background"], background=attributes["color"])
+            label = class_index(attributes["shape"], attributes["color"])
+            other_label = class_index(other["shape"], other["color"])
+            if label in held_out or other_label in held_out:
+                continue
+            originals.append(caption)
+            swapped.append(grammar.make_caption(other, attributes["template"], attributes["choices"]))
+            labels.append(label)
+            swapped_labels.append(other_label)
+    return originals, swapped, np.array(labels, np.int32), np.array(swapped_labels, np.int32)

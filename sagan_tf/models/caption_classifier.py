@@ -28,9 +28,11 @@ class CaptionClassifier(keras.Model):
         encoder: a `TextEncoder` (set `encoder.trainable = False` to freeze it).
         num_classes: number of caption classes.
         penalty_weight: λ, the weight of the attention penalty.
+        auxiliary_classes: sizes of extra softmax heads trained beside the
+            class head; labels are then [batch, 1 + len(auxiliary_classes)].
     """
 
-    def __init__(self, encoder, num_classes, penalty_weight=1.0, **kwargs):
+    def __init__(self, encoder, num_classes, penalty_weight=1.0, auxiliary_classes=(), **kwargs):
         super().__init__(**kwargs)
         if not isinstance(encoder, TextEncoder):
             raise ValueError(
@@ -44,6 +46,12 @@ class CaptionClassifier(keras.Model):
         self.penalty_weight = penalty_weight
         self.class_logits = layers.Dense(
             num_classes, dtype=self.dtype_policy, name="class_logits")
+        # Extra targets (e.g. the shapes' background, size and position) make
+        # the sentence vector carry what the class label alone would drop.
+        self.auxiliary_classes = [int(n) for n in auxiliary_classes]
+        self.auxiliary_logits = [
+            layers.Dense(n, dtype=self.dtype_policy, name=f"auxiliary_logits_{i}")
+            for i, n in enumerate(self.auxiliary_classes)]
         self.cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.penalty_tracker = keras.metrics.Mean(name="penalty")
@@ -60,22 +68,32 @@ class CaptionClassifier(keras.Model):
 
     def build(self, input_shape):
         # The encoder builds itself; only the head is left.
-        self.class_logits.build((input_shape[0], self.encoder.output_dim))
+        for head in [self.class_logits, *self.auxiliary_logits]:
+            head.build((input_shape[0], self.encoder.output_dim))
 
     def call(self, token_ids, training=False):
-        logits, _ = self._logits_and_penalty(token_ids, training)
+        logits, _, _ = self._logits_and_penalty(token_ids, training)
         return logits
 
     def _logits_and_penalty(self, token_ids, training):
         vector, attention = self.encoder.encode_with_attention(token_ids, training=training)
         # float32 logits keep the softmax stable under mixed precision.
         logits = ops.cast(self.class_logits(vector), "float32")
+        auxiliary = [ops.cast(head(vector), "float32") for head in self.auxiliary_logits]
         penalty = 0.0 if attention is None else attention_penalty(attention)
-        return logits, penalty
+        return logits, auxiliary, penalty
 
-    def _total_loss(self, labels, logits, penalty, sample_weight):
-        cross_entropy = self.cross_entropy(labels, logits, sample_weight=sample_weight)
-        return cross_entropy + self.penalty_weight * penalty
+    def _split_labels(self, labels):
+        """Labels are [batch] class ids, or [batch, 1 + auxiliary heads] with auxiliary heads."""
+        if not self.auxiliary_logits:
+            return labels, []
+        return labels[:, 0], [labels[:, i + 1] for i in range(len(self.auxiliary_logits))]
+
+    def _total_loss(self, labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight):
+        loss = self.cross_entropy(labels, logits, sample_weight=sample_weight)
+        for head_labels, head_logits in zip(auxiliary_labels, auxiliary):
+            loss += self.cross_entropy(head_labels, head_logits, sample_weight=sample_weight)
+        return loss + self.penalty_weight * penalty
 
     def _update_metrics(self, loss, penalty, labels, logits, sample_weight):
         self.loss_tracker.update_state(loss)
@@ -86,9 +104,10 @@ class CaptionClassifier(keras.Model):
 
     def train_step(self, data):
         token_ids, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        labels, auxiliary_labels = self._split_labels(labels)
         with tf.GradientTape() as tape:
-            logits, penalty = self._logits_and_penalty(token_ids, training=True)
-            loss = self._total_loss(labels, logits, penalty, sample_weight)
+            logits, auxiliary, penalty = self._logits_and_penalty(token_ids, training=True)
+            loss = self._total_loss(labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight)
             # A no-op unless the optimizer is a float16 LossScaleOptimizer.
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
@@ -97,8 +116,9 @@ class CaptionClassifier(keras.Model):
 
     def test_step(self, data):
         token_ids, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        logits, penalty = self._logits_and_penalty(token_ids, training=False)
-        loss = self._total_loss(labels, logits, penalty, sample_weight)
+        labels, auxiliary_labels = self._split_labels(labels)
+        logits, auxiliary, penalty = self._logits_and_penalty(token_ids, training=False)
+        loss = self._total_loss(labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight)
         return self._update_metrics(loss, penalty, labels, logits, sample_weight)
 
     def get_config(self):
@@ -107,6 +127,7 @@ class CaptionClassifier(keras.Model):
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "num_classes": self.num_classes,
             "penalty_weight": self.penalty_weight,
+            "auxiliary_classes": self.auxiliary_classes,
         })
         return config
 

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from sagan_tf.data import pipeline
+from sagan_tf.data import shapes_grammar as grammar
 from sagan_tf.models.caption_classifier import CaptionClassifier
 from sagan_tf.models.text_encoder import TextEncoder
 from sagan_tf.text.tokenizer import CaptionTokenizer, VocabularyMismatchError
@@ -52,13 +53,40 @@ def tokenizer_for(workdir, config, dataset, resume=True):
     return tokenizer
 
 
-def caption_arrays(tokenizer, examples):
-    """(token ids int32 [C, L], labels int32 [C]) of every caption of `examples`."""
+AUXILIARY_ATTRIBUTES = {"background": grammar.COLORS, "size": grammar.SIZES, "position": grammar.POSITIONS}
+
+
+def caption_arrays(tokenizer, examples, auxiliary=False):
+    """(token ids int32 [C, L], labels int32 [C]) of every caption of `examples`;
+    with `auxiliary`, labels are [C, 4]: class, background, size, position."""
     index = pipeline.CaptionIndex.from_examples(examples)
     if not index.texts:
-        return np.zeros((0, tokenizer.max_length), np.int32), np.zeros((0,), np.int32)
+        shape = (0, 1 + len(AUXILIARY_ATTRIBUTES)) if auxiliary else (0,)
+        return np.zeros((0, tokenizer.max_length), np.int32), np.zeros(shape, np.int32)
     ids = tokenizer(index.texts).numpy().astype(np.int32)
-    return ids, index.labels.astype(np.int32)
+    labels = index.labels.astype(np.int32)
+    if auxiliary:
+        attributes = [a for example in examples for a in example.attributes]
+        columns = [[names.index(a[key]) for a in attributes] for key, names in AUXILIARY_ATTRIBUTES.items()]
+        labels = np.stack([labels, *columns], axis=1).astype(np.int32)
+    return ids, labels
+
+
+def uses_auxiliary_attributes(config, dataset):
+    if config.encoder_train.auxiliary_attributes and dataset.name != "shapes":
+        raise ValueError("encoder_train.auxiliary_attributes needs the shapes data set (caption attributes)")
+    return config.encoder_train.auxiliary_attributes
+
+
+def make_classifier(config, dataset, encoder, penalty_weight):
+    """The pre-training classifier, with the auxiliary attribute heads when configured."""
+    auxiliary = ([len(names) for names in AUXILIARY_ATTRIBUTES.values()]
+                 if uses_auxiliary_attributes(config, dataset) else ())
+    return CaptionClassifier(encoder, dataset.num_classes, penalty_weight, auxiliary_classes=auxiliary)
+
+
+def main_labels(labels):
+    return labels[:, 0] if labels.ndim == 2 else labels
 
 
 def compile_classifier(classifier, learning_rate):
@@ -73,8 +101,9 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     # One backup per setting, so a changed config never resumes a stale run.
     backup_dir = os.path.join(encoder_dir, "backup", config_digest(config.data, config.encoder))
     tokenizer = tokenizer_for(workdir, config, dataset, resume=os.path.isdir(backup_dir))
-    train_ids, train_labels = caption_arrays(tokenizer, dataset.splits["train"])
-    val_ids, val_labels = caption_arrays(tokenizer, dataset.splits["validation"])
+    auxiliary = uses_auxiliary_attributes(config, dataset)
+    train_ids, train_labels = caption_arrays(tokenizer, dataset.splits["train"], auxiliary)
+    val_ids, val_labels = caption_arrays(tokenizer, dataset.splits["validation"], auxiliary)
     if len(train_labels) == 0 or len(val_labels) == 0:
         raise ValueError("encoder pre-training needs captions in both the train and validation splits")
     truncated = tokenizer.count_truncated(dataset.captions("train"))
@@ -86,8 +115,7 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     train_config = config.encoder_train
     encoder = build_encoder(config.encoder, tokenizer.vocabulary_size)
     classifier = compile_classifier(
-        CaptionClassifier(encoder, dataset.num_classes, config.encoder.penalty_weight),
-        train_config.learning_rate)
+        make_classifier(config, dataset, encoder, config.encoder.penalty_weight), train_config.learning_rate)
     callbacks = [
         # Restores epoch, weights and optimizer state after an interruption.
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
@@ -125,16 +153,33 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
         "max_length": tokenizer.max_length,
     }
     if dataset.splits["test"]:
-        test_ids, test_labels = caption_arrays(tokenizer, dataset.splits["test"])
-        seen = np.isin(test_labels, train_labels)
+        test_ids, test_labels = caption_arrays(tokenizer, dataset.splits["test"], auxiliary)
+        seen = np.isin(main_labels(test_labels), main_labels(train_labels))
         if seen.any():
             test_metrics = classifier.evaluate(
                 pipeline.encoder_dataset(test_ids[seen], test_labels[seen], 1024, shuffle=False),
                 verbose=0, return_dict=True)
             result["test_accuracy_seen_classes"] = float(test_metrics["accuracy"])
+    if dataset.name == "shapes":
+        result.update(colour_swap_accuracy(classifier, tokenizer, dataset.splits["validation"]))
     with open(os.path.join(encoder_dir, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
     return result
+
+
+def colour_swap_accuracy(classifier, tokenizer, examples):
+    """Shapes only: accuracy on caption pairs that differ only in which colour
+    is the object and which the background (same words, other class)."""
+    from sagan_tf.data import shapes
+
+    originals, swapped, labels, swapped_labels = shapes.colour_swapped_pairs(examples)
+    predict = [np.argmax(classifier.predict(tokenizer(texts).numpy().astype(np.int32), batch_size=1024,
+                                            verbose=0), axis=-1) for texts in (originals, swapped)]
+    correct = (predict[0] == labels) & (predict[1] == swapped_labels)
+    return {"colour_swap_pairs": len(labels),
+            "colour_swap_caption_accuracy": float(np.mean(np.concatenate(
+                [predict[0] == labels, predict[1] == swapped_labels]))),
+            "colour_swap_pair_accuracy": float(correct.mean())}
 
 
 def save_encoder(encoder_dir, encoder, tokenizer, dataset):

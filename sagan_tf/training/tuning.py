@@ -13,7 +13,6 @@ import keras
 import keras_tuner as kt
 
 from sagan_tf.data import pipeline
-from sagan_tf.models.caption_classifier import CaptionClassifier
 from sagan_tf.training import encoder_training
 
 HOPS = (1, 2, 4, 8, 16, 30)
@@ -25,11 +24,11 @@ OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 class EncoderHyperModel(kt.HyperModel):
     """Builds a CaptionClassifier for one point of the search space."""
 
-    def __init__(self, config, vocab_size, num_classes):
+    def __init__(self, config, dataset, vocab_size):
         super().__init__(name="self_attention_encoder")
         self.config = config
+        self.dataset = dataset
         self.vocab_size = vocab_size
-        self.num_classes = num_classes
 
     def build(self, hp):
         encoder_config = copy.copy(self.config.encoder)
@@ -39,12 +38,12 @@ class EncoderHyperModel(kt.HyperModel):
         penalty_weight = hp.Choice("penalty_weight", PENALTY_WEIGHTS)
         learning_rate = hp.Float("learning_rate", 1e-4, 3e-3, sampling="log")
         encoder = encoder_training.build_encoder(encoder_config, self.vocab_size)
-        classifier = CaptionClassifier(encoder, self.num_classes, penalty_weight)
+        classifier = encoder_training.make_classifier(self.config, self.dataset, encoder, penalty_weight)
         return encoder_training.compile_classifier(classifier, learning_rate)
 
 
-def make_tuner(workdir, config, vocab_size, num_classes, max_trials, algorithm, epochs):
-    hypermodel = EncoderHyperModel(config, vocab_size, num_classes)
+def make_tuner(workdir, config, dataset, vocab_size, max_trials, algorithm, epochs):
+    hypermodel = EncoderHyperModel(config, dataset, vocab_size)
     common = dict(objective=OBJECTIVE, directory=os.path.join(workdir.path, "tune"),
                   project_name=f"encoder_{algorithm}", overwrite=False, seed=config.data.seed)
     if algorithm == "random":
@@ -58,11 +57,11 @@ def make_tuner(workdir, config, vocab_size, num_classes, max_trials, algorithm, 
 def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None, verbose=1):
     epochs = epochs or config.encoder_train.epochs
     tokenizer = encoder_training.tokenizer_for(workdir, config, dataset)
-    train = encoder_training.caption_arrays(tokenizer, dataset.splits["train"])
-    validation = encoder_training.caption_arrays(tokenizer, dataset.splits["validation"])
+    auxiliary = encoder_training.uses_auxiliary_attributes(config, dataset)
+    train = encoder_training.caption_arrays(tokenizer, dataset.splits["train"], auxiliary)
+    validation = encoder_training.caption_arrays(tokenizer, dataset.splits["validation"], auxiliary)
     batch = config.encoder_train.batch_size
-    tuner = make_tuner(workdir, config, tokenizer.vocabulary_size, dataset.num_classes,
-                       max_trials, algorithm, epochs)
+    tuner = make_tuner(workdir, config, dataset, tokenizer.vocabulary_size, max_trials, algorithm, epochs)
     tuner.search(
         pipeline.encoder_dataset(*train, batch, seed=config.data.seed),
         validation_data=pipeline.encoder_dataset(*validation, batch, shuffle=False),
