@@ -12,6 +12,7 @@ import glob
 import hashlib
 import json
 import os
+import time
 
 import keras
 import numpy as np
@@ -128,10 +129,12 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
         keras.callbacks.CSVLogger(os.path.join(encoder_dir, "history.csv"), append=True),
         *extra_callbacks,
     ]
+    start = time.perf_counter()
     history = classifier.fit(
         pipeline.encoder_dataset(train_ids, train_labels, train_config.batch_size, seed=config.data.seed),
         validation_data=pipeline.encoder_dataset(val_ids, val_labels, train_config.batch_size, shuffle=False),
         epochs=train_config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    fit_seconds = time.perf_counter() - start
     save_encoder(encoder_dir, encoder, tokenizer, dataset)
     # Training accuracy on at most 20,000 captions: the number, not the cost.
     sample = np.random.default_rng(0).permutation(len(train_labels))[:20000]
@@ -144,6 +147,8 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
         "encoder": os.path.join(encoder_dir, ENCODER_FILE),
         "kind": config.encoder.kind,
         "epochs_run": len(history.history.get("loss", [])),
+        # Wall time of the epochs this call ran (training + validation).
+        "seconds_per_epoch": fit_seconds / max(1, len(history.history.get("loss", []))),
         "train_accuracy": float(train_metrics["accuracy"]),
         "val_accuracy": float(val_metrics["accuracy"]),
         "val_top5_accuracy": float(val_metrics["top5_accuracy"]),
