@@ -216,7 +216,7 @@ def colour_swapped_pairs(examples):
     For every caption of `examples`, the same sentence (template and
     synonyms) with object and background colours exchanged, and both class
     labels. Pairs whose swapped class is held out are left out. A bag-of-words
-    encoder sees the same words in both captions of a pair.
+    encoder sees the same words in both captions of a pair (up to "a"/"an").
     """
     originals, swapped, labels, swapped_labels = [], [], [], []
     held_out = {class_index(s, c) for s, c in HELD_OUT_PAIRS}
