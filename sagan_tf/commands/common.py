@@ -19,3 +19,15 @@ def flags(*adders):
         function.add_arguments = add_arguments
         return function
     return attach
+
+
+def setup_with_dataset(args):
+    """(workdir, config, dataset) for commands that train or evaluate on the data set."""
+    from sagan_tf.data import registry
+
+    workdir, config = setup(args)
+    return workdir, config, registry.load_dataset(config.data, workdir.data_cache_dir(config))
+
+
+def quiet_flag(parser):
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")

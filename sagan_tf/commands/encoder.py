@@ -5,21 +5,15 @@ import json
 import numpy as np
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, setup
-from sagan_tf.data import registry
-
-
-def _no_flags(parser):
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+from sagan_tf.commands.common import flags, quiet_flag, setup, setup_with_dataset
 
 
 @cli.command("train-encoder", "pre-train the text encoder as a caption classifier")
-@flags(_no_flags)
+@flags(quiet_flag)
 def train_encoder(args):
     from sagan_tf.training import encoder_training
 
-    workdir, config = setup(args)
-    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    workdir, config, dataset = setup_with_dataset(args)
     result = encoder_training.train_encoder(workdir, config, dataset, verbose=0 if args.quiet else 1)
     if config.encoder_train.cache_embeddings and not config.data.captions_only:
         encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
@@ -64,7 +58,7 @@ def _tune_flags(parser):
     parser.add_argument("--algorithm", choices=("random", "hyperband"), default="random")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per trial (default: encoder_train.epochs)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    quiet_flag(parser)
 
 
 @cli.command("tune", "search hops r, d_a, λ and the learning rate with Keras Tuner")
@@ -72,10 +66,9 @@ def _tune_flags(parser):
 def tune(args):
     from sagan_tf.training import tuning
 
-    workdir, config = setup(args)
     if args.max_trials < 1:
         raise ValueError("--max-trials must be at least 1")
-    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    workdir, config, dataset = setup_with_dataset(args)
     result = tuning.search(workdir, config, dataset, args.max_trials, args.algorithm,
                            epochs=args.epochs, verbose=0 if args.quiet else 1)
     print(tuning.format_table(result["trials"]))

@@ -1,22 +1,16 @@
 """`sagan-tf train-classifier` and `sagan-tf evaluate`."""
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, setup
-from sagan_tf.data import registry
-
-
-def _quiet(parser):
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+from sagan_tf.commands.common import flags, quiet_flag, setup, setup_with_dataset
 
 
 @cli.command("train-classifier", "train the domain classifier (feature network and alignment judge) "
                                  "on the real images")
-@flags(_quiet)
+@flags(quiet_flag)
 def train_classifier(args):
     from sagan_tf.evaluation import domain_classifier, report
 
-    workdir, config = setup(args)
-    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    workdir, config, dataset = setup_with_dataset(args)
     result = domain_classifier.train_domain_classifier(workdir, config, dataset,
                                                        verbose=0 if args.quiet else 2)
     for line in report.accuracy_lines("real images never fitted on", result["real_accuracy"]):
@@ -29,7 +23,7 @@ def _evaluate_flags(parser):
     parser.add_argument("--checkpoint", default=None, help="generator .keras file (default: the latest)")
     parser.add_argument("--out", default=None,
                         help="report JSON path; the PNG goes beside it (default: <workdir>/report.json)")
-    _quiet(parser)
+    quiet_flag(parser)
 
 
 @cli.command("evaluate", "Inception Score, FID, KID and text–image alignment of the generator")

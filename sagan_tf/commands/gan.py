@@ -1,21 +1,15 @@
 """`sagan-tf train-gan` and `sagan-tf generate`."""
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, setup
-from sagan_tf.data import registry
-
-
-def _quiet(parser):
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+from sagan_tf.commands.common import flags, quiet_flag, setup, setup_with_dataset
 
 
 @cli.command("train-gan", "train the GAN (GAN-CLS) on the frozen encoder's sentence vectors")
-@flags(_quiet)
+@flags(quiet_flag)
 def train_gan(args):
     from sagan_tf.training import gan_training
 
-    workdir, config = setup(args)
-    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    workdir, config, dataset = setup_with_dataset(args)
     result = gan_training.train_gan(workdir, config, dataset, verbose=0 if args.quiet else 2)
     print(f"trained {result['epochs']} epochs ({result['optimizer_steps']} steps); "
           f"generator: {result['checkpoint']}")
