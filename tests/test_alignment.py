@@ -87,7 +87,10 @@ def test_real_images_of_their_own_captions_align(judge, rendered):
     assert result["held_out_pairs"]["count"] > 20
     for group in ("all", "held_out_pairs"):
         accuracy = result[group]
-        assert min(accuracy["background"], accuracy["position"]) >= 0.98, (group, accuracy)
+        # The held-out group has about 50 images: one miss is already 2 %, so
+        # it gets the looser bound and the 500-image group the tight one.
+        easy_bound = 0.98 if group == "all" else 0.95
+        assert min(accuracy["background"], accuracy["position"]) >= easy_bound, (group, accuracy)
         assert accuracy["color"] >= 0.95, (group, accuracy)
         # Small objects are 6 pixels wide at 32 pixels: shape and size are what
         # a judge trained for under a minute still confuses now and then.
