@@ -1,22 +1,10 @@
-import json
 import os
 import shutil
 
-
-from sagan_tf import cli
+from tests.cli_runner import last_json, run
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "cub_real")
 TINY = ["--set", "data.num_images=60", "--set", "data.captions_per_image=2", "--set", "data.image_size=32"]
-
-
-def run(capsys, *argv):
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_data_build_stats_show_on_shapes(tmp_path, capsys):

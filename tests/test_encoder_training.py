@@ -5,16 +5,11 @@ import numpy as np
 import pytest
 
 from sagan_tf import cli
+from tests.cli_runner import run
 from sagan_tf.text.tokenizer import VocabularyMismatchError
 from sagan_tf.training import encoder_training
 from sagan_tf.workdir import Workdir
 from tests.tiny_configs import TINY_DATA, TINY_ENCODER, overrides
-
-
-def run(capsys, *argv):
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(scope="module")

@@ -10,20 +10,11 @@ import numpy as np
 import pytest
 
 from sagan_tf import cli
+from tests.cli_runner import last_json, run
 from tests.conftest import REPO
 from tests.tiny_configs import TINY_DATA, TINY_ENCODER, TINY_GAN, overrides
 
 ARGS = overrides(TINY_DATA, TINY_ENCODER, TINY_GAN)
-
-
-def run(capsys, *argv):
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
