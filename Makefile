@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 WORKDIR ?= runs/shapes
 CONFIG ?= configs/shapes.yaml
 
-.PHONY: run test install clean
+.PHONY: run test install clean compare-encoders
 
 $(BIN)/sagan-tf: requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,19 @@ run: install
 	$(BIN)/sagan-tf evaluate --workdir $(WORKDIR) --quiet --out $(WORKDIR)/evaluation/report.json
 	$(BIN)/sagan-tf export --workdir $(WORKDIR) --format savedmodel --out $(WORKDIR)/export/text2image
 	$(BIN)/sagan-tf export --workdir $(WORKDIR) --format tflite --quantize dynamic_int8
+
+# After `make run`: the same GAN on the two baseline encoders, judged by the
+# demo's domain classifier (README, "Encoder comparison").
+BASELINE_ENCODERS = lstm_last mean
+compare-encoders: install
+	for kind in $(BASELINE_ENCODERS); do \
+	  $(BIN)/sagan-tf train-encoder --config $(CONFIG) --workdir $(WORKDIR)_$$kind --quiet \
+	      --set encoder.kind=$$kind --set data.cache_dir=$(WORKDIR)/data && \
+	  $(BIN)/sagan-tf train-gan --workdir $(WORKDIR)_$$kind --quiet && \
+	  cp -r $(WORKDIR)/classifier $(WORKDIR)_$$kind/ && \
+	  $(BIN)/sagan-tf evaluate --workdir $(WORKDIR)_$$kind --quiet \
+	      --out $(WORKDIR)_$$kind/evaluation/report.json || exit 1; \
+	done
 
 test: install
 	$(BIN)/python -m pytest -q tests

@@ -85,6 +85,8 @@ class EncoderTrainConfig:
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
+    # Decoupled weight decay (AdamW); 0 is plain Adam.
+    weight_decay: float = 0.0
     patience: int = 5
     # Sentence vectors of every caption cached after training, for the GAN.
     cache_embeddings: bool = True
@@ -96,6 +98,7 @@ class EncoderTrainConfig:
         check(self.epochs >= 1, "epochs", "must be >= 1")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.learning_rate > 0, "learning_rate", "must be > 0")
+        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         check(self.patience >= 1, "patience", "must be >= 1")
 
 

@@ -156,3 +156,15 @@ def test_auxiliary_labels_line_up_with_captions(tiny_shapes):
         assert label == examples[0].label if caption in examples[0].captions else True
         assert grammar.COLORS[background] == parsed["background"]
         assert grammar.SIZES[size] == parsed["size"] and grammar.POSITIONS[position] == parsed["position"]
+
+
+def test_weight_decay_shrinks_weights_the_loss_does_not_touch():
+    import keras
+    weights = keras.Variable(np.ones((3,), np.float32))
+    for decay, expected in ((0.0, 1.0), (0.1, 1.0 - 0.01 * 0.1)):
+        model = keras.Sequential([keras.layers.Dense(1)])
+        encoder_training.compile_classifier(model, learning_rate=0.01, weight_decay=decay)
+        weights.assign(np.ones((3,), np.float32))
+        # A zero gradient: only the decoupled decay moves the weights.
+        model.optimizer.apply_gradients([(np.zeros((3,), np.float32), weights)])
+        np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-6)

@@ -90,8 +90,9 @@ def main_labels(labels):
     return labels[:, 0] if labels.ndim == 2 else labels
 
 
-def compile_classifier(classifier, learning_rate):
-    classifier.compile(optimizer=keras.optimizers.Adam(learning_rate))
+def compile_classifier(classifier, learning_rate, weight_decay=0.0):
+    # Keras applies `weight_decay` decoupled from the gradient (AdamW).
+    classifier.compile(optimizer=keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None))
     return classifier
 
 
@@ -116,7 +117,8 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     train_config = config.encoder_train
     encoder = build_encoder(config.encoder, tokenizer.vocabulary_size)
     classifier = compile_classifier(
-        make_classifier(config, dataset, encoder, config.encoder.penalty_weight), train_config.learning_rate)
+        make_classifier(config, dataset, encoder, config.encoder.penalty_weight), train_config.learning_rate,
+        train_config.weight_decay)
     callbacks = [
         # Restores epoch, weights and optimizer state after an interruption.
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
