@@ -168,3 +168,15 @@ def test_weight_decay_shrinks_weights_the_loss_does_not_touch():
         # A zero gradient: only the decoupled decay moves the weights.
         model.optimizer.apply_gradients([(np.zeros((3,), np.float32), weights)])
         np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-6)
+
+
+def test_tuner_trials_use_the_configured_weight_decay(tiny_shapes):
+    import keras_tuner as kt
+
+    from sagan_tf.config import Config
+    from sagan_tf.training.tuning import EncoderHyperModel
+    config = Config()
+    config.encoder.embedding_dim = config.encoder.lstm_units = 8
+    config.encoder_train.weight_decay = 0.2
+    classifier = EncoderHyperModel(config, tiny_shapes, vocab_size=20).build(kt.HyperParameters())
+    assert classifier.optimizer.weight_decay == pytest.approx(0.2)

@@ -39,7 +39,8 @@ class EncoderHyperModel(kt.HyperModel):
         learning_rate = hp.Float("learning_rate", 1e-4, 3e-3, sampling="log")
         encoder = encoder_training.build_encoder(encoder_config, self.vocab_size)
         classifier = encoder_training.make_classifier(self.config, self.dataset, encoder, penalty_weight)
-        return encoder_training.compile_classifier(classifier, learning_rate)
+        return encoder_training.compile_classifier(classifier, learning_rate,
+                                                   self.config.encoder_train.weight_decay)
 
 
 def make_tuner(workdir, config, dataset, vocab_size, max_trials, algorithm, epochs):
