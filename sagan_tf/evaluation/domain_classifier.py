@@ -22,6 +22,7 @@ import tensorflow as tf
 from sagan_tf.data import prepare
 from sagan_tf.data import shapes_grammar as grammar
 from sagan_tf.evaluation import alignment
+from sagan_tf.models.generator import resolution_steps
 
 CLASSIFIER_DIR = "classifier"
 MODEL_FILE = "classifier.keras"
@@ -90,7 +91,7 @@ class DomainClassifier(keras.Model):
         self.feature_dim = feature_dim
 
         self.blocks = [conv_block(width * 2 ** min(block, 3), f"block{block}")
-                       for block in range(int(image_size).bit_length() - 3)]
+                       for block in range(resolution_steps(image_size))]
         self.downsample = keras.layers.MaxPooling2D(2, name="downsample")
         self.global_max = keras.layers.GlobalMaxPooling2D(name="global_max")
         self.flatten = keras.layers.Flatten(name="flatten")
