@@ -112,6 +112,9 @@ class GANConfig:
     condition_units: int = 128
     gan_int: bool = False
     int_beta: float = 0.5
+    # TAC-GAN auxiliary class loss (not in the SPEC; 0 is plain GAN-CLS): D
+    # also names the class of real images, G is pushed to the caption's class.
+    class_loss_weight: float = 0.0
 
     def validate(self, check):
         check(self.noise_dim >= 1, "noise_dim", "must be >= 1")
@@ -119,6 +122,7 @@ class GANConfig:
         check(self.ngf >= 1 and self.ndf >= 1, "ngf", "ngf and ndf must be >= 1")
         check(self.condition_units >= 1, "condition_units", "must be >= 1")
         check(0.0 <= self.int_beta <= 1.0, "int_beta", "must be in [0, 1]")
+        check(self.class_loss_weight >= 0, "class_loss_weight", "must be >= 0")
 
 
 @dataclasses.dataclass

@@ -82,6 +82,38 @@ def test_gan_int_adds_the_interpolated_term():
     assert changed(before, gan.generator.trainable_variables)
 
 
+def test_class_loss_adds_the_auxiliary_terms_and_logs():
+    classes = 4
+    gan = tiny_gan.compile_gan(tiny_gan.make_gan(num_classes=classes, class_loss_weight=0.5))
+    plain = tiny_gan.compile_gan(tiny_gan.make_gan(num_classes=classes))
+    plain.set_weights(gan.get_weights())
+    data = tiny_gan.batches(steps=1, num_classes=classes)
+    batch = next(iter(data))
+    logs = gan.evaluate(data, verbose=0, return_dict=True)
+    plain_logs = plain.evaluate(data, verbose=0, return_dict=True)
+    assert set(logs) == LOG_NAMES | {"real_class_accuracy", "fake_class_accuracy"}
+    assert set(plain_logs) == LOG_NAMES
+    # The noise streams are the same (seed 0), so the difference is the class
+    # terms: 0.5 x cross-entropy of the class head, recomputed here.
+    images, embeddings, labels = batch["image"], batch["embedding"], batch["label"].numpy()
+    _, real_classes = gan.discriminator([images, embeddings])
+    real_term = -keras.ops.log_softmax(real_classes).numpy()[np.arange(len(labels)), labels]
+    np.testing.assert_allclose(logs["d_loss"] - plain_logs["d_loss"], 0.5 * real_term.mean(), rtol=1e-4)
+    assert logs["g_loss"] > plain_logs["g_loss"]
+    before = snapshot(gan.discriminator.get_layer("class_logits").trainable_variables)
+    history = gan.fit(tiny_gan.batches(num_classes=classes), verbose=0).history
+    assert changed(before, gan.discriminator.get_layer("class_logits").trainable_variables)
+    assert 0.0 <= history["fake_class_accuracy"][0] <= 1.0
+
+
+def test_class_loss_needs_labels_and_a_class_head():
+    with pytest.raises(ValueError, match="needs a discriminator with a class head"):
+        tiny_gan.make_gan(class_loss_weight=1.0)
+    gan = tiny_gan.compile_gan(tiny_gan.make_gan(num_classes=3, class_loss_weight=1.0))
+    with pytest.raises(ValueError, match="missing \\['label'\\]"):
+        gan.fit(tiny_gan.batches(steps=1), verbose=0)
+
+
 def test_sample_noise_is_deterministic_for_a_seed():
     gan = tiny_gan.make_gan()
     a = gan.sample_noise(4, seed=7)
@@ -208,6 +240,7 @@ def test_batches_without_the_gan_cls_keys_are_refused():
 @pytest.mark.parametrize("kwargs, message", [
     ({"noise": "gaussian"}, "noise must be one of"),
     ({"int_beta": 1.5}, "int_beta must be in"),
+    ({"num_classes": 2, "class_loss_weight": -1.0}, "class_loss_weight must be >= 0"),
     ({"noise_dim": 100}, "does not match the generator's noise input"),
 ])
 def test_bad_arguments_are_refused(kwargs, message):

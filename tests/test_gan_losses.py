@@ -68,3 +68,13 @@ def test_flat_and_column_logits_agree():
 def test_global_batch_mean_without_a_strategy_is_the_mean():
     per_example = tf.constant([1.0, 2.0, 3.0, 6.0])
     np.testing.assert_allclose(gan_losses.global_batch_mean(per_example), 3.0)
+
+
+def test_class_loss_is_softmax_cross_entropy():
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], "float32")
+    labels = np.array([0, 1])
+    log_softmax = logits - np.log(np.exp(logits.astype("float64")).sum(-1, keepdims=True))
+    loss = gan_losses.class_loss(tf.constant(logits, tf.bfloat16), labels)
+    assert loss.dtype == "float32"
+    np.testing.assert_allclose(loss, -log_softmax[[0, 1], labels], rtol=2e-2)
+    np.testing.assert_allclose(gan_losses.class_loss(logits, labels), -log_softmax[[0, 1], labels], rtol=1e-5)

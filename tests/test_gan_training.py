@@ -156,3 +156,29 @@ def test_sigterm_leaves_a_resumable_backup(encoder_workdir, tmp_path):
     assert process.returncode == 130 and "interrupted" in err
     metadata = _metadata(workdir)
     assert metadata["epoch"] == 0 and 2 <= metadata["steps_done"] < 50
+
+
+def test_class_loss_trains_end_to_end(encoder_workdir, tmp_path, capsys):
+    workdir = _copy(encoder_workdir, tmp_path, "tac")
+    status, out, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json",
+                           "--set", "gan.class_loss_weight=1.0", "--set", "train.epochs=1")
+    assert status == 0, err
+    final = last_json(out)["final"]
+    assert 0.0 <= final["real_class_accuracy"] <= 1.0 and 0.0 <= final["fake_class_accuracy"] <= 1.0
+    import keras
+    discriminator = keras.saving.load_model(
+        os.path.join(workdir, "gan", "checkpoints", "discriminator-latest.keras"))
+    assert discriminator.num_classes == 60 and discriminator.outputs[1].shape == (None, 60)
+
+
+def test_class_loss_needs_classes():
+    from sagan_tf import config as config_module
+    from sagan_tf.data.records import CaptionedDataset, Example
+    from sagan_tf.training import gan_training
+    config = config_module.load(None, ["gan.class_loss_weight=1.0"])
+    unlabelled = CaptionedDataset(name="folder", class_names=[], splits={
+        "train": [Example("a", ["a bird"]), Example("b", ["a red bird"])], "validation": [], "test": []})
+    with pytest.raises(ValueError, match="needs a class for every training image"):
+        gan_training.class_count(config, unlabelled)
+    config.gan.class_loss_weight = 0.0
+    assert gan_training.class_count(config, unlabelled) == 0

@@ -118,3 +118,16 @@ def test_save_and_load_round_trip(tmp_path, make):
     inputs = [noise, condition] if make is tiny_generator else [
         np.zeros((3, 16, 16, 3), "float32"), condition]
     np.testing.assert_allclose(model(inputs), loaded(inputs), rtol=1e-6, atol=1e-6)
+
+
+def test_class_head_reads_the_image_alone():
+    discriminator = tiny_discriminator(num_classes=5)
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 3)).astype("float32")
+    noise, condition = random_inputs()
+    logits, class_logits = discriminator([images, condition])
+    assert logits.shape == (3, 1) and class_logits.shape == (3, 5) and class_logits.dtype == "float32"
+    _, other_condition_classes = discriminator([images, condition + 1.0])
+    np.testing.assert_allclose(class_logits, other_condition_classes, atol=1e-6)
+    assert discriminator.get_config()["num_classes"] == 5
+    with pytest.raises(ValueError, match="num_classes must be >= 0"):
+        tiny_discriminator(num_classes=-1)

@@ -32,8 +32,9 @@ def test_gan_batches_pair_matching_and_mismatched_captions(tiny_shapes):
         for k in range(16):
             expected = images[index.owners[match[k]]].astype(np.float32) / 127.5 - 1
             np.testing.assert_allclose(image[k], expected, atol=1e-6)
-        # The mismatched caption is of another class.
+        # The mismatched caption is of another class; the label is the matching caption's.
         assert (index.groups[match] != index.groups[wrong]).all()
+        np.testing.assert_array_equal(batch["label"].numpy(), index.labels[match])
         seen += 16
     assert seen == 80
 

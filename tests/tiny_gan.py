@@ -31,7 +31,7 @@ BATCH = 8
 STEPS = 3
 
 
-def make_gan(**gan_kwargs):
+def make_gan(num_classes=0, **gan_kwargs):
     generator = Generator(
         noise_dim=NOISE_DIM,
         condition_dim=CONDITION_DIM,
@@ -40,7 +40,8 @@ def make_gan(**gan_kwargs):
         final_channels=8,
     )
     discriminator = Discriminator(
-        image_size=IMAGE_SIZE, ndf=8, condition_dim=CONDITION_DIM, condition_units=8
+        image_size=IMAGE_SIZE, ndf=8, condition_dim=CONDITION_DIM, condition_units=8,
+        num_classes=num_classes,
     )
     return TextToImageGAN(generator, discriminator, **{"seed": 0, **gan_kwargs})
 
@@ -53,8 +54,8 @@ def compile_gan(gan):
     return gan
 
 
-def batches(steps=STEPS, seed=0):
-    """A tf.data pipeline of `steps` GAN-CLS batches of random data."""
+def batches(steps=STEPS, seed=0, num_classes=0):
+    """A tf.data pipeline of `steps` GAN-CLS batches of random data (with labels if num_classes)."""
     rng = np.random.default_rng(seed)
     count = BATCH * steps
     data = {
@@ -62,6 +63,8 @@ def batches(steps=STEPS, seed=0):
         "embedding": rng.normal(size=(count, CONDITION_DIM)).astype("float32"),
         "wrong_embedding": rng.normal(size=(count, CONDITION_DIM)).astype("float32"),
     }
+    if num_classes:
+        data["label"] = rng.integers(0, num_classes, count).astype("int32")
     return tf.data.Dataset.from_tensor_slices(data).batch(BATCH)
 
 

@@ -77,16 +77,18 @@ def _pick_captions(starts, counts, groups):
 
 def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
                 augment=False, image_size=None, repeat=False, drop_remainder=True):
-    """Batches of {image, <caption>, wrong_<caption>} for GAN-CLS training.
+    """Batches of {image, <caption>, wrong_<caption>, label} for GAN-CLS training.
 
     images: uint8 [N, H, W, 3] (H may exceed `image_size`: random crops).
     captions: dict name -> array with one row per caption of `index`
       (e.g. {"embedding": sentence vectors} or {"tokens": token ids}).
+    "label" is the matching caption's class (`index.labels`).
     """
     image_size = image_size or images.shape[1]
     starts = tf.constant(index.offsets[:-1])
     counts = tf.constant(np.diff(index.offsets))
-    pick = _pick_captions(starts, counts, tf.constant(index.groups))
+    labels = tf.constant(index.groups)
+    pick = _pick_captions(starts, counts, labels)
     caption_tables = {name: tf.constant(value) for name, value in captions.items()}
     image_table = tf.constant(images)
 
@@ -99,7 +101,7 @@ def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
             image = tf.image.stateless_random_flip_left_right(image, crop_seed)
         elif image.shape[0] != image_size:
             image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
-        example = {"image": tf.cast(image, tf.float32) / 127.5 - 1.0}
+        example = {"image": tf.cast(image, tf.float32) / 127.5 - 1.0, "label": tf.gather(labels, match)}
         for name, table in caption_tables.items():
             example[name] = tf.gather(table, match)
             example["wrong_" + name] = tf.gather(table, wrong)

@@ -12,6 +12,10 @@ LEAKY_RELU_SLOPE = 0.2
 class Discriminator(keras.Model):
     """Maps `[images, phi]` to one real/fake logit per pair, `[batch, 1]` float32.
 
+    With `num_classes > 0` it returns `[logits, class_logits]`: a TAC-GAN
+    auxiliary head also names the class of the image from the image alone
+    (`[batch, num_classes]` float32).
+
     Strided 4x4 convs (ndf, 2*ndf, 4*ndf, 8*ndf, 8*ndf, ...) bring the image
     down to 4x4; phi is compressed to `condition_units` and tiled over the
     4x4 grid, concatenated, mixed by a 1x1 conv and read out by a 4x4 conv.
@@ -23,6 +27,8 @@ class Discriminator(keras.Model):
         condition_units: size phi is compressed to before tiling.
         synchronized_batch_norm: batch statistics over the global batch under
             a tf.distribute strategy (see `Generator`).
+        num_classes: size of the auxiliary class head; 0 (the SPEC's
+            discriminator) leaves it out.
     """
 
     def __init__(
@@ -32,8 +38,11 @@ class Discriminator(keras.Model):
         condition_dim=128,
         condition_units=128,
         synchronized_batch_norm=True,
+        num_classes=0,
         **kwargs,
     ):
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
         num_blocks = resolution_steps(image_size)
         images = keras.Input(shape=(image_size, image_size, 3), name="images")
         condition = keras.Input(shape=(condition_dim,), name="condition")
@@ -54,6 +63,8 @@ class Discriminator(keras.Model):
                 x = batch_norm(f"down{block}_bn", synchronized_batch_norm)(x)
             x = layers.LeakyReLU(LEAKY_RELU_SLOPE, name=f"down{block}_lrelu")(x)
 
+        image_features = x
+
         c = layers.Dense(
             condition_units, kernel_initializer=weight_initializer(), name="condition_dense"
         )(condition)
@@ -73,14 +84,21 @@ class Discriminator(keras.Model):
             1, 4, padding="valid", kernel_initializer=weight_initializer(),
             dtype="float32", name="logit_conv",
         )(x)
-        logits = layers.Flatten(dtype="float32", name="logits")(x)
-        super().__init__(inputs=[images, condition], outputs=logits, **kwargs)
+        outputs = layers.Flatten(dtype="float32", name="logits")(x)
+        if num_classes:
+            # From the image tower only: the class must be visible in the picture.
+            class_logits = layers.Dense(
+                num_classes, kernel_initializer=weight_initializer(), dtype="float32", name="class_logits"
+            )(layers.Flatten(name="image_features")(image_features))
+            outputs = [outputs, class_logits]
+        super().__init__(inputs=[images, condition], outputs=outputs, **kwargs)
 
         self.image_size = image_size
         self.ndf = ndf
         self.condition_dim = condition_dim
         self.condition_units = condition_units
         self.synchronized_batch_norm = synchronized_batch_norm
+        self.num_classes = num_classes
 
     def get_config(self):
         return {
@@ -91,6 +109,7 @@ class Discriminator(keras.Model):
             "condition_dim": self.condition_dim,
             "condition_units": self.condition_units,
             "synchronized_batch_norm": self.synchronized_batch_norm,
+            "num_classes": self.num_classes,
         }
 
     @classmethod

@@ -9,6 +9,8 @@ from sagan_tf.training import distribution
 
 NOISE_KINDS = ("normal", "uniform")
 BATCH_KEYS = ("image", "embedding", "wrong_embedding")
+# Also needed when the auxiliary class loss is on: the matching caption's class.
+LABEL_KEY = "label"
 
 
 def check_noise_kind(noise):
@@ -90,6 +92,13 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
     Logs: d_loss, g_loss, and d_real, d_wrong, d_fake, the mean probability
     the discriminator gives to each kind of pair.
 
+    With `class_loss_weight > 0` (TAC-GAN, Dash et al. 2017; not in the
+    SPEC) the discriminator must have a class head (`num_classes > 0`) and
+    batches a "label" (the matching caption's class): D also learns to name
+    the class of real images and G to draw images D names as the caption's
+    class, each term weighted by `class_loss_weight`. The logs then add
+    real_class_accuracy and fake_class_accuracy.
+
     Args:
         generator: built model, `[z, phi] -> images`.
         discriminator: built model, `[images, phi] -> logits [batch, 1]`.
@@ -98,6 +107,7 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         gan_int: add the GAN-INT generator term.
         int_beta: interpolation weight of the matching caption in GAN-INT.
         seed: seed of the training noise stream (`None`: random).
+        class_loss_weight: weight of the auxiliary class loss; 0 is GAN-CLS.
     """
 
     def __init__(
@@ -109,6 +119,7 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         gan_int=False,
         int_beta=0.5,
         seed=None,
+        class_loss_weight=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -116,6 +127,12 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         check_noise_kind(noise)
         if not 0.0 <= int_beta <= 1.0:
             raise ValueError(f"int_beta must be in [0, 1], got {int_beta}.")
+        if class_loss_weight < 0:
+            raise ValueError(f"class_loss_weight must be >= 0, got {class_loss_weight}.")
+        if class_loss_weight and not getattr(discriminator, "num_classes", 0):
+            raise ValueError(
+                "class_loss_weight > 0 needs a discriminator with a class head (num_classes > 0)."
+            )
         self.generator = generator
         self.discriminator = discriminator
         self.noise_dim = noise_dim
@@ -123,12 +140,17 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         self.gan_int = gan_int
         self.int_beta = int_beta
         self.seed = seed
+        self.class_loss_weight = class_loss_weight
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_wrong_tracker = keras.metrics.Mean(name="d_wrong")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.class_trackers = []
+        if class_loss_weight:
+            self.class_trackers = [keras.metrics.Mean(name="real_class_accuracy"),
+                                   keras.metrics.Mean(name="fake_class_accuracy")]
         # The sub-models hold every weight and are already built.
         self.built = True
 
@@ -141,6 +163,7 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
             self.d_real_tracker,
             self.d_wrong_tracker,
             self.d_fake_tracker,
+            *self.class_trackers,
         ]
 
     def compile(self, d_optimizer, g_optimizer, **kwargs):
@@ -187,33 +210,49 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         return self.sample_noise(batch_size, seed=seed)
 
     def _unpack(self, data):
-        missing = [key for key in BATCH_KEYS if not isinstance(data, dict) or key not in data]
+        """(images, matching, mismatched, labels or None) from a batch dict."""
+        keys = BATCH_KEYS + ((LABEL_KEY,) if self.class_loss_weight else ())
+        missing = [key for key in keys if not isinstance(data, dict) or key not in data]
         if missing:
             raise ValueError(
-                f"TextToImageGAN batches must be dicts with keys {BATCH_KEYS}; missing {missing}."
+                f"TextToImageGAN batches must be dicts with keys {keys}; missing {missing}."
             )
-        return tuple(ops.cast(data[key], "float32") for key in BATCH_KEYS)
+        labels = data[LABEL_KEY] if self.class_loss_weight else None
+        return (*(ops.cast(data[key], "float32") for key in BATCH_KEYS), labels)
 
-    def _discriminate(self, images, matching, mismatched, fakes, training):
-        real_logits = self.discriminator([images, matching], training=training)
-        wrong_logits = self.discriminator([images, mismatched], training=training)
-        fake_logits = self.discriminator([fakes, matching], training=training)
-        return real_logits, wrong_logits, fake_logits
+    def _judge(self, images, embeddings, training):
+        """(real/fake logits, class logits or None) of the discriminator."""
+        outputs = self.discriminator([images, embeddings], training=training)
+        if isinstance(outputs, (list, tuple)):
+            return tuple(outputs)
+        return outputs, None
 
-    def _generator_loss(self, noise, matching, training):
+    def _discriminate(self, images, matching, mismatched, fakes, labels, training):
+        """(logits of the three kinds of pair, per-example D loss, class logits of the real images)."""
+        real_logits, real_classes = self._judge(images, matching, training)
+        wrong_logits, _ = self._judge(images, mismatched, training)
+        fake_logits, _ = self._judge(fakes, matching, training)
+        logits = (real_logits, wrong_logits, fake_logits)
+        d_loss = gan_losses.discriminator_loss(*logits)
+        if self.class_loss_weight:
+            # Real images only: naming the class of fakes would teach D nothing about the data.
+            d_loss += self.class_loss_weight * gan_losses.class_loss(real_classes, labels)
+        return logits, d_loss, real_classes
+
+    def _generator_loss(self, noise, matching, labels, training):
+        """(per-example G loss, class logits D gives the fakes or None)."""
         fakes = self.generator([noise, matching], training=training)
-        per_example = gan_losses.generator_loss(
-            self.discriminator([fakes, matching], training=training)
-        )
+        fake_logits, fake_classes = self._judge(fakes, matching, training)
+        per_example = gan_losses.generator_loss(fake_logits)
+        if self.class_loss_weight:
+            per_example += self.class_loss_weight * gan_losses.class_loss(fake_classes, labels)
         if self.gan_int:
             # Captions between two neighbours of the batch: no matching image
-            # exists, so the discriminator can only judge realism and fit.
+            # exists (nor a class), so the discriminator can only judge realism and fit.
             mixed = self.int_beta * matching + (1.0 - self.int_beta) * ops.roll(matching, 1, axis=0)
             mixed_fakes = self.generator([noise, mixed], training=training)
-            per_example += gan_losses.generator_loss(
-                self.discriminator([mixed_fakes, mixed], training=training)
-            )
-        return per_example
+            per_example += gan_losses.generator_loss(self._judge(mixed_fakes, mixed, training)[0])
+        return per_example, fake_classes
 
     def _objective(self, optimizer, per_example_loss):
         # Global-batch mean (see gan_losses.global_batch_mean), loss-scaled
@@ -224,41 +263,44 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         optimizer.apply_gradients(zip(tape.gradient(objective, variables), variables))
 
     def train_step(self, data):
-        images, matching, mismatched = self._unpack(data)
+        images, matching, mismatched, labels = self._unpack(data)
         batch_size = ops.shape(images)[0]
 
         noise = self._replica_noise(batch_size)
         fakes = self.generator([noise, matching], training=True)
         with tf.GradientTape() as tape:
-            logits = self._discriminate(images, matching, mismatched, fakes, training=True)
-            d_loss = gan_losses.discriminator_loss(*logits)
+            logits, d_loss, real_classes = self._discriminate(
+                images, matching, mismatched, fakes, labels, training=True)
             objective = self._objective(self.d_optimizer, d_loss)
         self._apply(self.d_optimizer, tape, objective, self.discriminator.trainable_variables)
 
         noise = self._replica_noise(batch_size)
         with tf.GradientTape() as tape:
-            g_loss = self._generator_loss(noise, matching, training=True)
+            g_loss, fake_classes = self._generator_loss(noise, matching, labels, training=True)
             objective = self._objective(self.g_optimizer, g_loss)
         self._apply(self.g_optimizer, tape, objective, self.generator.trainable_variables)
 
-        return self._track(d_loss, g_loss, logits)
+        return self._track(d_loss, g_loss, logits, labels, (real_classes, fake_classes))
 
     def test_step(self, data):
-        images, matching, mismatched = self._unpack(data)
+        images, matching, mismatched, labels = self._unpack(data)
         noise = self._replica_noise(ops.shape(images)[0])
         fakes = self.generator([noise, matching], training=False)
-        logits = self._discriminate(images, matching, mismatched, fakes, training=False)
-        d_loss = gan_losses.discriminator_loss(*logits)
-        g_loss = self._generator_loss(noise, matching, training=False)
-        return self._track(d_loss, g_loss, logits)
+        logits, d_loss, real_classes = self._discriminate(
+            images, matching, mismatched, fakes, labels, training=False)
+        g_loss, fake_classes = self._generator_loss(noise, matching, labels, training=False)
+        return self._track(d_loss, g_loss, logits, labels, (real_classes, fake_classes))
 
-    def _track(self, d_loss, g_loss, logits):
+    def _track(self, d_loss, g_loss, logits, labels, class_logits):
         real_logits, wrong_logits, fake_logits = logits
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(ops.sigmoid(real_logits))
         self.d_wrong_tracker.update_state(ops.sigmoid(wrong_logits))
         self.d_fake_tracker.update_state(ops.sigmoid(fake_logits))
+        for tracker, logits_of_kind in zip(self.class_trackers, class_logits):
+            named = ops.argmax(logits_of_kind, axis=-1)
+            tracker.update_state(ops.cast(ops.equal(named, ops.cast(labels, named.dtype)), "float32"))
         return distribution.reducible_logs({m.name: m.result() for m in self.metrics})
 
     def get_config(self):
@@ -272,6 +314,7 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
                 "gan_int": self.gan_int,
                 "int_beta": self.int_beta,
                 "seed": self.seed,
+                "class_loss_weight": self.class_loss_weight,
             }
         )
         return config

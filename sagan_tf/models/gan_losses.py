@@ -37,6 +37,17 @@ def generator_loss(fake_logits):
     return binary_crossentropy_from_logits(fake_logits, 1.0)
 
 
+def class_loss(class_logits, labels):
+    """Per-example softmax cross-entropy of class logits against integer labels.
+
+    The auxiliary-classifier term of TAC-GAN (Dash et al. 2017): the
+    discriminator learns to name the class of real images, and the
+    generator is pushed to draw images it names as the caption's class.
+    """
+    return ops.sparse_categorical_crossentropy(
+        ops.cast(labels, "int32"), ops.cast(class_logits, "float32"), from_logits=True)
+
+
 def global_batch_mean(per_example_loss):
     """This replica's share of the mean over the global batch.
 

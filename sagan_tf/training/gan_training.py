@@ -19,15 +19,21 @@ from sagan_tf.training import callbacks as gan_callbacks
 from sagan_tf.training import distribution, encoder_training
 
 
-def build_gan(config, condition_dim, strategy):
-    """The configured G, D and GAN, with both optimizers built in the strategy scope."""
+def build_gan(config, condition_dim, strategy, num_classes=0):
+    """The configured G, D and GAN, with both optimizers built in the strategy scope.
+
+    `num_classes` sizes D's class head, used when gan.class_loss_weight > 0.
+    """
+    class_head = num_classes if config.gan.class_loss_weight else 0
     with strategy.scope():
         generator = Generator(noise_dim=config.gan.noise_dim, condition_dim=condition_dim,
                               image_size=config.data.image_size, ngf=config.gan.ngf)
         discriminator = Discriminator(image_size=config.data.image_size, ndf=config.gan.ndf,
-                                      condition_dim=condition_dim, condition_units=config.gan.condition_units)
+                                      condition_dim=condition_dim, condition_units=config.gan.condition_units,
+                                      num_classes=class_head)
         gan = TextToImageGAN(generator, discriminator, noise_dim=config.gan.noise_dim, noise=config.gan.noise,
-                             gan_int=config.gan.gan_int, int_beta=config.gan.int_beta, seed=config.train.seed)
+                             gan_int=config.gan.gan_int, int_beta=config.gan.int_beta, seed=config.train.seed,
+                             class_loss_weight=config.gan.class_loss_weight)
         gan.compile(
             d_optimizer=keras.optimizers.Adam(config.train.learning_rate, beta_1=config.train.beta_1),
             g_optimizer=keras.optimizers.Adam(config.train.learning_rate, beta_1=config.train.beta_1),
@@ -43,6 +49,17 @@ def sample_captions(dataset, count=8):
         by_label.setdefault(example.label, example)
     chosen = list(by_label.values())[:count]
     return [e.captions[0] for e in chosen]
+
+
+def class_count(config, dataset):
+    """Classes for D's class head; checks that every training image has one when it is on."""
+    if not config.gan.class_loss_weight:
+        return 0
+    if dataset.num_classes < 2 or any(e.label < 0 for e in dataset.splits["train"]):
+        raise ValueError(
+            f"gan.class_loss_weight > 0 needs a class for every training image, and the {dataset.name} "
+            "data set has none (or too few); set gan.class_loss_weight=0")
+    return dataset.num_classes
 
 
 def split_inputs(workdir, config, dataset, encoder, tokenizer, split):
@@ -83,7 +100,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
                     image_size=config.data.image_size),
                 validation_steps=min(10, len(val_images) // batch))
 
-    gan = build_gan(config, encoder.output_dim, strategy)
+    gan = build_gan(config, encoder.output_dim, strategy, class_count(config, dataset))
     captions = sample_captions(dataset)
     sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer(captions).numpy().astype(np.int32))
     os.makedirs(workdir.gan_dir, exist_ok=True)
