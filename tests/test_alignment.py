@@ -60,9 +60,11 @@ def test_groups_mark_the_held_out_pairs_and_empty_groups_are_left_out():
 @pytest.fixture(scope="module")
 def judge(tmp_path_factory):
     """A domain classifier trained on real 32-pixel shapes images, once for this module."""
-    dataset = shapes.generate(num_images=4000, captions_per_image=1, image_size=IMAGE_SIZE, seed=1)
+    # 6,400 images fitted for 8 epochs: the least that reads small 32-pixel
+    # objects' shape and size well enough for 98 % all-correct.
+    dataset = shapes.generate(num_images=8000, captions_per_image=1, image_size=IMAGE_SIZE, seed=1)
     parts = domain_classifier.classifier_parts(dataset, IMAGE_SIZE, str(tmp_path_factory.mktemp("data")))
-    classifier = domain_classifier.build_classifier(dataset, IMAGE_SIZE, width=24)
+    classifier = domain_classifier.build_classifier(dataset, IMAGE_SIZE, width=32)
     domain_classifier.fit_classifier(classifier, dataset, parts, epochs=8, batch_size=32, seed=0)
     return classifier
 
@@ -89,13 +91,9 @@ def test_real_images_of_their_own_captions_align(judge, rendered):
         accuracy = result[group]
         # The held-out group has about 50 images: one miss is already 2 %, so
         # it gets the looser bound and the 500-image group the tight one.
-        easy_bound = 0.98 if group == "all" else 0.95
-        assert min(accuracy["background"], accuracy["position"]) >= easy_bound, (group, accuracy)
-        assert accuracy["color"] >= 0.95, (group, accuracy)
-        # Small objects are 6 pixels wide at 32 pixels: shape and size are what
-        # a judge trained for under a minute still confuses now and then.
-        assert min(accuracy["shape"], accuracy["size"]) >= 0.85, (group, accuracy)
-        assert accuracy["all_correct"] >= 0.75, (group, accuracy)
+        bound = 0.98 if group == "all" else 0.95
+        for name in ("shape", "color", "background", "size", "position", "all_correct"):
+            assert accuracy[name] >= bound, (group, name, accuracy)
 
 
 def test_shuffled_captions_score_near_chance(judge, rendered):
