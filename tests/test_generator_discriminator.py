@@ -123,7 +123,7 @@ def test_save_and_load_round_trip(tmp_path, make):
 def test_class_head_reads_the_image_alone():
     discriminator = tiny_discriminator(num_classes=5)
     images = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 3)).astype("float32")
-    noise, condition = random_inputs()
+    _, condition = random_inputs()
     logits, class_logits = discriminator([images, condition])
     assert logits.shape == (3, 1) and class_logits.shape == (3, 5) and class_logits.dtype == "float32"
     _, other_condition_classes = discriminator([images, condition + 1.0])

@@ -101,7 +101,8 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
 
     Args:
         generator: built model, `[z, phi] -> images`.
-        discriminator: built model, `[images, phi] -> logits [batch, 1]`.
+        discriminator: built model, `[images, phi] -> logits [batch, 1]`
+            (or `[logits, class_logits]` with a class head).
         noise_dim: length of z; `None` reads it from the generator's first input.
         noise: "normal" for z ~ N(0, 1) or "uniform" for z ~ U(-1, 1).
         gan_int: add the GAN-INT generator term.
