@@ -31,3 +31,8 @@ def setup_with_dataset(args):
 
 def quiet_flag(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def verbosity(args, progress=1):
+    """Keras `verbose` for a command: 0 with --quiet, else `progress` (1 bar, 2 one line per epoch)."""
+    return 0 if args.quiet else progress

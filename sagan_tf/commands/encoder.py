@@ -5,7 +5,13 @@ import json
 import numpy as np
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, quiet_flag, setup, setup_with_dataset
+from sagan_tf.commands.common import (
+    flags,
+    quiet_flag,
+    setup,
+    setup_with_dataset,
+    verbosity,
+)
 
 
 @cli.command("train-encoder", "pre-train the text encoder as a caption classifier")
@@ -14,7 +20,7 @@ def train_encoder(args):
     from sagan_tf.training import encoder_training
 
     workdir, config, dataset = setup_with_dataset(args)
-    result = encoder_training.train_encoder(workdir, config, dataset, verbose=0 if args.quiet else 1)
+    result = encoder_training.train_encoder(workdir, config, dataset, verbose=verbosity(args))
     if config.encoder_train.cache_embeddings and not config.data.captions_only:
         encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
         for split in ("train", "validation", "test"):
@@ -70,7 +76,7 @@ def tune(args):
         raise ValueError("--max-trials must be at least 1")
     workdir, config, dataset = setup_with_dataset(args)
     result = tuning.search(workdir, config, dataset, args.max_trials, args.algorithm,
-                           epochs=args.epochs, verbose=0 if args.quiet else 1)
+                           epochs=args.epochs, verbose=verbosity(args))
     print(tuning.format_table(result["trials"]))
     print(f"best: {json.dumps(result['best'])} (val_accuracy {result['best_score']:.4f})")
     print(f"wrote {result['config']}")

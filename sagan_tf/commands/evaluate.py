@@ -1,7 +1,13 @@
 """`sagan-tf train-classifier` and `sagan-tf evaluate`."""
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, quiet_flag, setup, setup_with_dataset
+from sagan_tf.commands.common import (
+    flags,
+    quiet_flag,
+    setup,
+    setup_with_dataset,
+    verbosity,
+)
 
 
 @cli.command("train-classifier", "train the domain classifier (feature network and alignment judge) "
@@ -12,7 +18,7 @@ def train_classifier(args):
 
     workdir, config, dataset = setup_with_dataset(args)
     result = domain_classifier.train_domain_classifier(workdir, config, dataset,
-                                                       verbose=0 if args.quiet else 2)
+                                                       verbose=verbosity(args, 2))
     for line in report.accuracy_lines("real images never fitted on", result["real_accuracy"]):
         print(line)
     print(f"saved {result['classifier']}")
@@ -37,7 +43,7 @@ def evaluate(args):
     if not out.endswith(".json"):
         raise ValueError(f"--out must name a .json file, got {out!r}")
     report, (images, captions) = evaluation.evaluate(workdir, config, args.checkpoint,
-                                                     verbose=0 if args.quiet else 1)
+                                                     verbose=verbosity(args))
     json_path, png_path = report_lib.write(report, images, captions, out)
     for line in report_lib.summary_lines(report):
         print(line)

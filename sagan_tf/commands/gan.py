@@ -1,7 +1,13 @@
 """`sagan-tf train-gan` and `sagan-tf generate`."""
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, quiet_flag, setup, setup_with_dataset
+from sagan_tf.commands.common import (
+    flags,
+    quiet_flag,
+    setup,
+    setup_with_dataset,
+    verbosity,
+)
 
 
 @cli.command("train-gan", "train the GAN (GAN-CLS) on the frozen encoder's sentence vectors")
@@ -10,7 +16,7 @@ def train_gan(args):
     from sagan_tf.training import gan_training
 
     workdir, config, dataset = setup_with_dataset(args)
-    result = gan_training.train_gan(workdir, config, dataset, verbose=0 if args.quiet else 2)
+    result = gan_training.train_gan(workdir, config, dataset, verbose=verbosity(args, 2))
     print(f"trained {result['epochs']} epochs ({result['optimizer_steps']} steps); "
           f"generator: {result['checkpoint']}")
     return result
