@@ -32,6 +32,11 @@ class _StepTimer(keras.callbacks.Callback):
         self.end = time.perf_counter()
 
 
+# Classes of the synthetic labels, CUB's species count: sizes D's class head
+# when the config turns on gan.class_loss_weight.
+SYNTHETIC_CLASSES = 200
+
+
 def synthetic_batches(batch_size, image_size, condition_dim, seed=0):
     rng = np.random.default_rng(seed)
     count = 4 * batch_size
@@ -39,6 +44,7 @@ def synthetic_batches(batch_size, image_size, condition_dim, seed=0):
         "image": rng.uniform(-1, 1, (count, image_size, image_size, 3)).astype(np.float32),
         "embedding": rng.uniform(-1, 1, (count, condition_dim)).astype(np.float32),
         "wrong_embedding": rng.uniform(-1, 1, (count, condition_dim)).astype(np.float32),
+        "label": rng.integers(0, SYNTHETIC_CLASSES, count).astype(np.int32),
     }
     return tf.data.Dataset.from_tensor_slices(data).batch(batch_size, drop_remainder=True).repeat()
 
@@ -49,7 +55,8 @@ def images_per_second(config, mode, steps=10, warmup=3):
     config.train.jit_compile = settings["jit_compile"]
     keras.mixed_precision.set_global_policy(settings["precision"])
     try:
-        gan = gan_training.build_gan(config, config.encoder.output_dim, tf.distribute.get_strategy())
+        gan = gan_training.build_gan(config, config.encoder.output_dim, tf.distribute.get_strategy(),
+                                     SYNTHETIC_CLASSES)
         timer = _StepTimer(warmup)
         batches = synthetic_batches(config.train.batch_size, config.data.image_size, config.encoder.output_dim)
         gan.fit(batches, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
