@@ -57,10 +57,12 @@ class Discriminator(nn.Module):
                                    nn.BatchNorm2d(8 * ndf), nn.LeakyReLU(0.2, True),
                                    nn.Conv2d(8 * ndf, 1, 4))
 
-    def forward(self, image, phi):
-        h = self.image(image)
+    def judge(self, features, phi):
         c = self.condition(phi)[:, :, None, None].expand(-1, -1, 4, 4)
-        return self.joint(torch.cat([h, c], 1)).view(-1)
+        return self.joint(torch.cat([features, c], 1)).view(-1)
+
+    def forward(self, image, phi):
+        return self.judge(self.image(image), phi)
 
 
 def main():
@@ -89,8 +91,10 @@ def main():
         z = torch.randn(args.batch, noise_dim)
         fake = generator(z, phi)
         d_opt.zero_grad()
-        d_loss = (F.binary_cross_entropy_with_logits(discriminator(images, phi), ones)
-                  + 0.5 * (F.binary_cross_entropy_with_logits(discriminator(images, wrong), zeros)
+        # One pass of the real images through the image layers for both real pairs, as in Keras.
+        real = discriminator.image(images)
+        d_loss = (F.binary_cross_entropy_with_logits(discriminator.judge(real, phi), ones)
+                  + 0.5 * (F.binary_cross_entropy_with_logits(discriminator.judge(real, wrong), zeros)
                            + F.binary_cross_entropy_with_logits(discriminator(fake.detach(), phi), zeros)))
         d_loss.backward()
         d_opt.step()

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import tiny_gan
+from sagan_tf.models import gan_losses
 from sagan_tf.models.discriminator import Discriminator
 from sagan_tf.models.gan import TextToImageGAN, sample_noise
 
@@ -72,6 +73,21 @@ def test_test_step_reports_without_updating():
     np.testing.assert_allclose(logs["d_loss"], 2 * np.log(2), atol=0.05)
 
 
+def test_one_image_pass_for_both_real_pairs_gives_the_loss_of_three_full_calls():
+    gan = tiny_gan.make_gan()
+    batch = first_batch()
+    images, matching, mismatched = (
+        tf.constant(batch[key]) for key in ("image", "embedding", "wrong_embedding"))
+    fakes = gan.generator([sample_noise(len(images), tiny_gan.NOISE_DIM), matching])
+    logits, d_loss, _ = gan._discriminate(images, matching, mismatched, fakes, None, training=True)
+    # Batch statistics are per call, and both real calls see the same images.
+    full_calls = [gan.discriminator([x, c], training=True)
+                  for x, c in ((images, matching), (images, mismatched), (fakes, matching))]
+    for shared, full in zip(logits, full_calls):
+        np.testing.assert_allclose(shared, full, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d_loss, gan_losses.discriminator_loss(*full_calls), rtol=1e-5)
+
+
 def test_gan_int_adds_the_interpolated_term():
     gan = tiny_gan.compile_gan(tiny_gan.make_gan(gan_int=True, int_beta=0.25))
     logs = gan.evaluate(tiny_gan.batches(steps=1), verbose=0, return_dict=True)
@@ -100,9 +116,9 @@ def test_class_loss_adds_the_auxiliary_terms_and_logs():
     real_term = -keras.ops.log_softmax(real_classes).numpy()[np.arange(len(labels)), labels]
     np.testing.assert_allclose(logs["d_loss"] - plain_logs["d_loss"], 0.5 * real_term.mean(), rtol=1e-4)
     assert logs["g_loss"] > plain_logs["g_loss"]
-    before = snapshot(gan.discriminator.get_layer("class_logits").trainable_variables)
+    before = snapshot(gan.discriminator.pair_head.get_layer("class_logits").trainable_variables)
     history = gan.fit(tiny_gan.batches(num_classes=classes), verbose=0).history
-    assert changed(before, gan.discriminator.get_layer("class_logits").trainable_variables)
+    assert changed(before, gan.discriminator.pair_head.get_layer("class_logits").trainable_variables)
     assert 0.0 <= history["fake_class_accuracy"][0] <= 1.0
 
 
@@ -258,3 +274,9 @@ def test_incompatible_networks_are_refused():
         image_size=32, ndf=4, condition_dim=tiny_gan.CONDITION_DIM, condition_units=4)
     with pytest.raises(ValueError, match=r"images of shape \(16, 16, 3\)"):
         TextToImageGAN(gan.generator, larger_images)
+    images = keras.Input((tiny_gan.IMAGE_SIZE, tiny_gan.IMAGE_SIZE, 3))
+    condition = keras.Input((tiny_gan.CONDITION_DIM,))
+    flat = keras.layers.Concatenate()([keras.layers.Flatten()(images), condition])
+    plain = keras.Model([images, condition], keras.layers.Dense(1)(flat))
+    with pytest.raises(ValueError, match="an `image_tower` and a `pair_head`"):
+        TextToImageGAN(gan.generator, plain)

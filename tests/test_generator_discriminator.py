@@ -63,7 +63,9 @@ def test_layer_plan_follows_the_spec_at_64_pixels():
     assert shapes["rgb"] == (64, 64, 3)
 
     discriminator = Discriminator(image_size=64, ndf=8, condition_dim=128, condition_units=128)
-    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in discriminator.layers}
+    shapes = {layer.name: tuple(layer.output.shape[1:])
+              for part in (discriminator.image_tower, discriminator.pair_head)
+              for layer in part.layers}
     assert [shapes[f"down{i}_lrelu"] for i in range(4)] == [
         (32, 32, 8), (16, 16, 16), (8, 8, 32), (4, 4, 64)]
     assert "down0_bn" not in shapes and "down1_bn" in shapes
@@ -74,7 +76,7 @@ def test_layer_plan_follows_the_spec_at_64_pixels():
 
 def test_channel_growth_is_capped_at_8_ndf():
     discriminator = Discriminator(image_size=128, ndf=4, condition_dim=8, condition_units=4)
-    channels = [discriminator.get_layer(f"down{i}_conv").filters for i in range(5)]
+    channels = [discriminator.image_tower.get_layer(f"down{i}_conv").filters for i in range(5)]
     assert channels == [4, 8, 16, 32, 32]
     generator = Generator(noise_dim=4, condition_dim=8, image_size=128, ngf=4, final_channels=4)
     channels = [generator.get_layer(f"up{i}_conv").filters for i in range(5)]

@@ -52,6 +52,11 @@ def check_compatible(generator, discriminator, noise_dim):
             "TextToImageGAN needs built generator and discriminator models "
             "(create them functionally, or call them once on a batch)."
         )
+    if not all(hasattr(discriminator, part) for part in ("image_tower", "pair_head")):
+        raise ValueError(
+            "TextToImageGAN needs a discriminator with an `image_tower` and a `pair_head` "
+            f"(sagan_tf.models.discriminator.Discriminator), got {type(discriminator).__name__}."
+        )
     if not (getattr(generator, "inputs", None) and getattr(discriminator, "inputs", None)):
         if noise_dim is None:
             raise ValueError("noise_dim is required when the generator has no symbolic inputs.")
@@ -101,8 +106,9 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
 
     Args:
         generator: built model, `[z, phi] -> images`.
-        discriminator: built model, `[images, phi] -> logits [batch, 1]`
-            (or `[logits, class_logits]` with a class head).
+        discriminator: a built `Discriminator`, `[images, phi] -> logits
+            [batch, 1]` (or `[logits, class_logits]` with a class head); the
+            step calls its `image_tower` and `pair_head` separately.
         noise_dim: length of z; `None` reads it from the generator's first input.
         noise: "normal" for z ~ N(0, 1) or "uniform" for z ~ U(-1, 1).
         gan_int: add the GAN-INT generator term.
@@ -223,15 +229,22 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
 
     def _judge(self, images, embeddings, training):
         """(real/fake logits, class logits or None) of the discriminator."""
-        outputs = self.discriminator([images, embeddings], training=training)
+        features = self.discriminator.image_tower(images, training=training)
+        return self._judge_features(features, embeddings, training)
+
+    def _judge_features(self, features, embeddings, training):
+        outputs = self.discriminator.pair_head([features, embeddings], training=training)
         if isinstance(outputs, (list, tuple)):
             return tuple(outputs)
         return outputs, None
 
     def _discriminate(self, images, matching, mismatched, fakes, labels, training):
         """(logits of the three kinds of pair, per-example D loss, class logits of the real images)."""
-        real_logits, real_classes = self._judge(images, matching, training)
-        wrong_logits, _ = self._judge(images, mismatched, training)
+        # Both real pairs hold the same images: one pass through the image layers
+        # (identical batch statistics, so the loss is unchanged; ~1/6 less work a step).
+        real_features = self.discriminator.image_tower(images, training=training)
+        real_logits, real_classes = self._judge_features(real_features, matching, training)
+        wrong_logits, _ = self._judge_features(real_features, mismatched, training)
         fake_logits, _ = self._judge(fakes, matching, training)
         logits = (real_logits, wrong_logits, fake_logits)
         d_loss = gan_losses.discriminator_loss(*logits)
