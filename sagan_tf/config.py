@@ -87,6 +87,8 @@ class EncoderTrainConfig:
     learning_rate: float = 1e-3
     # Decoupled weight decay (AdamW); 0 is plain Adam.
     weight_decay: float = 0.0
+    # ε of the class targets during training (0 = the plain cross-entropy).
+    label_smoothing: float = 0.0
     patience: int = 5
     # Sentence vectors of every caption cached after training, for the GAN.
     cache_embeddings: bool = True
@@ -99,6 +101,7 @@ class EncoderTrainConfig:
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.learning_rate > 0, "learning_rate", "must be > 0")
         check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(self.patience >= 1, "patience", "must be >= 1")
 
 

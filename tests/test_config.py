@@ -53,6 +53,8 @@ def test_impossible_value_names_key(tmp_path):
         config_lib.load(write(tmp_path, "encoder:\n  hops: 0\n"))
     with pytest.raises(ConfigError, match="data.image_size must be a multiple of 16"):
         config_lib.load(write(tmp_path, "data:\n  image_size: 50\n"))
+    with pytest.raises(ConfigError, match=r"encoder_train\.label_smoothing must be in \[0, 1\)"):
+        config_lib.load(None, ["encoder_train.label_smoothing=1.5"])
 
 
 def test_int_accepted_for_float_and_overrides_apply(tmp_path):

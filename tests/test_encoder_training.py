@@ -170,7 +170,7 @@ def test_weight_decay_shrinks_weights_the_loss_does_not_touch():
         np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-6)
 
 
-def test_tuner_trials_use_the_configured_weight_decay(tiny_shapes):
+def test_tuner_trials_use_the_configured_weight_decay_and_label_smoothing(tiny_shapes):
     import keras_tuner as kt
 
     from sagan_tf.config import Config
@@ -178,5 +178,7 @@ def test_tuner_trials_use_the_configured_weight_decay(tiny_shapes):
     config = Config()
     config.encoder.embedding_dim = config.encoder.lstm_units = 8
     config.encoder_train.weight_decay = 0.2
+    config.encoder_train.label_smoothing = 0.1
     classifier = EncoderHyperModel(config, tiny_shapes, vocab_size=20).build(kt.HyperParameters())
     assert classifier.optimizer.weight_decay == pytest.approx(0.2)
+    assert classifier.label_smoothing == pytest.approx(0.1)

@@ -223,15 +223,37 @@ def test_loss_is_cross_entropy_plus_weighted_penalty():
     assert logs["loss"] == pytest.approx(cross_entropy + 0.5 * penalty, rel=1e-5)
 
 
+def test_label_smoothing_applies_to_the_training_loss_only():
+    token_ids, labels = class_dataset(16, seed=3)
+    classifier = CaptionClassifier(tiny_encoder(), num_classes=4, penalty_weight=0.5, label_smoothing=0.2)
+    classifier.compile(optimizer=keras.optimizers.SGD(0.0))
+    # Confident logits, where the smoothed and plain losses differ clearly.
+    kernel = classifier.class_logits.kernel
+    kernel.assign(kernel * 30.0)
+    logits = np.asarray(classifier(token_ids), dtype="float64")
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    targets = np.full((16, 4), 0.2 / 4)
+    targets[np.arange(16), labels] += 0.8
+    smoothed = -np.mean((targets * log_probs).sum(-1))
+    plain = -np.mean(log_probs[np.arange(16), labels])
+    _, attention = classifier.encoder.encode_with_attention(token_ids)
+    penalty = float(attention_penalty(attention))
+    train_logs = classifier.train_on_batch(token_ids, labels, return_dict=True)
+    assert train_logs["loss"] == pytest.approx(smoothed + 0.5 * penalty, rel=1e-5)
+    val_logs = classifier.evaluate(token_ids, labels, batch_size=16, verbose=0, return_dict=True)
+    assert val_logs["loss"] == pytest.approx(plain + 0.5 * penalty, rel=1e-5)
+    assert abs(smoothed - plain) > 0.1
+
+
 def test_classifier_keras_file_round_trip(tmp_path):
-    classifier = CaptionClassifier(tiny_encoder("mean"), num_classes=4, penalty_weight=0.3)
+    classifier = CaptionClassifier(tiny_encoder("mean"), num_classes=4, penalty_weight=0.3, label_smoothing=0.1)
     classifier.compile(optimizer="adam")
     classifier.fit(*class_dataset(32, seed=4), batch_size=16, verbose=0)
     classifier.save(tmp_path / "classifier.keras")
     restored = keras.models.load_model(tmp_path / "classifier.keras")
     assert isinstance(restored.encoder, TextEncoder)
-    assert (restored.num_classes, restored.penalty_weight, restored.encoder.kind) == (
-        4, 0.3, "mean")
+    assert (restored.num_classes, restored.penalty_weight, restored.label_smoothing, restored.encoder.kind) == (
+        4, 0.3, 0.1, "mean")
     np.testing.assert_array_equal(restored(SENTENCES), classifier(SENTENCES))
     np.testing.assert_array_equal(restored.encoder(SENTENCES), classifier.encoder(SENTENCES))
 
@@ -243,3 +265,5 @@ def test_classifier_rejects_bad_arguments():
         CaptionClassifier(tiny_encoder("mean"), num_classes=1)
     with pytest.raises(ValueError, match="penalty_weight"):
         CaptionClassifier(tiny_encoder("mean"), num_classes=4, penalty_weight=-1.0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CaptionClassifier(tiny_encoder("mean"), num_classes=4, label_smoothing=1.0)

@@ -30,9 +30,12 @@ class CaptionClassifier(keras.Model):
         penalty_weight: λ, the weight of the attention penalty.
         auxiliary_classes: sizes of extra softmax heads trained beside the
             class head; labels are then [batch, 1 + len(auxiliary_classes)].
+        label_smoothing: ε of the training cross-entropy (targets 1 − ε + ε/k
+            and ε/k); validation reports the plain cross-entropy.
     """
 
-    def __init__(self, encoder, num_classes, penalty_weight=1.0, auxiliary_classes=(), **kwargs):
+    def __init__(self, encoder, num_classes, penalty_weight=1.0, auxiliary_classes=(), label_smoothing=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(encoder, TextEncoder):
             raise ValueError(
@@ -41,9 +44,12 @@ class CaptionClassifier(keras.Model):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if penalty_weight < 0:
             raise ValueError(f"penalty_weight must be >= 0, got {penalty_weight}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.encoder = encoder
         self.num_classes = num_classes
         self.penalty_weight = penalty_weight
+        self.label_smoothing = label_smoothing
         self.class_logits = layers.Dense(
             num_classes, dtype=self.dtype_policy, name="class_logits")
         # Extra targets (e.g. the shapes' background, size and position) make
@@ -52,7 +58,11 @@ class CaptionClassifier(keras.Model):
         self.auxiliary_logits = [
             layers.Dense(n, dtype=self.dtype_policy, name=f"auxiliary_logits_{i}")
             for i, n in enumerate(self.auxiliary_classes)]
-        self.cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.cross_entropy = keras.losses.CategoricalCrossentropy(from_logits=True)
+        # Many captions fit several classes ("a bird with a white belly");
+        # smoothing keeps the head from staking everything on one.
+        self.smoothed_cross_entropy = keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=label_smoothing)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.penalty_tracker = keras.metrics.Mean(name="penalty")
         self.accuracy_metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -89,10 +99,12 @@ class CaptionClassifier(keras.Model):
             return labels, []
         return labels[:, 0], [labels[:, i + 1] for i in range(len(self.auxiliary_logits))]
 
-    def _total_loss(self, labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight):
-        loss = self.cross_entropy(labels, logits, sample_weight=sample_weight)
-        for head_labels, head_logits in zip(auxiliary_labels, auxiliary):
-            loss += self.cross_entropy(head_labels, head_logits, sample_weight=sample_weight)
+    def _total_loss(self, labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight, training):
+        cross_entropy = self.smoothed_cross_entropy if training else self.cross_entropy
+        loss = 0.0
+        for head_labels, head_logits in zip([labels, *auxiliary_labels], [logits, *auxiliary]):
+            targets = ops.one_hot(head_labels, ops.shape(head_logits)[-1])
+            loss += cross_entropy(targets, head_logits, sample_weight=sample_weight)
         return loss + self.penalty_weight * penalty
 
     def _update_metrics(self, loss, penalty, labels, logits, sample_weight):
@@ -107,7 +119,8 @@ class CaptionClassifier(keras.Model):
         labels, auxiliary_labels = self._split_labels(labels)
         with tf.GradientTape() as tape:
             logits, auxiliary, penalty = self._logits_and_penalty(token_ids, training=True)
-            loss = self._total_loss(labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight)
+            loss = self._total_loss(labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight,
+                                    training=True)
             # A no-op unless the optimizer is a float16 LossScaleOptimizer.
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
@@ -118,7 +131,8 @@ class CaptionClassifier(keras.Model):
         token_ids, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         labels, auxiliary_labels = self._split_labels(labels)
         logits, auxiliary, penalty = self._logits_and_penalty(token_ids, training=False)
-        loss = self._total_loss(labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight)
+        loss = self._total_loss(labels, auxiliary_labels, logits, auxiliary, penalty, sample_weight,
+                                training=False)
         return self._update_metrics(loss, penalty, labels, logits, sample_weight)
 
     def get_config(self):
@@ -128,6 +142,7 @@ class CaptionClassifier(keras.Model):
             "num_classes": self.num_classes,
             "penalty_weight": self.penalty_weight,
             "auxiliary_classes": self.auxiliary_classes,
+            "label_smoothing": self.label_smoothing,
         })
         return config
 

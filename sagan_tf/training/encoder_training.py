@@ -83,7 +83,8 @@ def make_classifier(config, dataset, encoder, penalty_weight):
     """The pre-training classifier, with the auxiliary attribute heads when configured."""
     auxiliary = ([len(names) for names in AUXILIARY_ATTRIBUTES.values()]
                  if uses_auxiliary_attributes(config, dataset) else ())
-    return CaptionClassifier(encoder, dataset.num_classes, penalty_weight, auxiliary_classes=auxiliary)
+    return CaptionClassifier(encoder, dataset.num_classes, penalty_weight, auxiliary_classes=auxiliary,
+                             label_smoothing=config.encoder_train.label_smoothing)
 
 
 def main_labels(labels):
