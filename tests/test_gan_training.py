@@ -41,6 +41,8 @@ def trained_workdir(encoder_workdir, tmp_path_factory):
 def test_train_gan_writes_checkpoints_samples_and_logs(trained_workdir):
     results = json.load(open(os.path.join(trained_workdir, "gan", "results.json")))
     assert results["optimizer_steps"] == 2 * 3
+    # One fit() call, whose teardown was timed (a figure, not a speed test).
+    assert len(results["fit_teardown_seconds"]) == 1 and results["fit_teardown_seconds"][0] >= 0
     for key in ("d_loss", "g_loss", "d_real", "d_wrong", "d_fake", "val_d_loss"):
         assert np.isfinite(results["final"][key]), key
     checkpoints = os.listdir(os.path.join(trained_workdir, "gan", "checkpoints"))

@@ -1,8 +1,9 @@
-"""Callbacks for GAN training: samples, checkpoints, exact resume, NaN stop."""
+"""Callbacks for GAN training: samples, checkpoints, exact resume, NaN stop, teardown time."""
 
 import json
 import os
 import signal
+import time
 
 import keras
 import numpy as np
@@ -75,6 +76,25 @@ class StopOnNaN(keras.callbacks.Callback):
                 raise TrainingDiverged(
                     f"{name} became {float(np.mean(value))} at step {batch + 1}; training stopped. "
                     "Lower train.learning_rate, or use float32 precision; the last backup is kept.")
+
+
+class TrainEndClock(keras.callbacks.Callback):
+    """Times fit()'s teardown: from the last callback (`on_train_end`) to fit()'s return.
+
+    What happens there is the release of the training iterator, the place
+    where TF 2.21 was reported to stall 10-40 s while tf.data's threads wind
+    down; every run records the figure so that a stall shows up in its results.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.ended = None
+
+    def on_train_end(self, logs=None):
+        self.ended = time.perf_counter()
+
+    def seconds_since_train_end(self):
+        return None if self.ended is None else time.perf_counter() - self.ended
 
 
 class ExactBackupAndRestore(keras.callbacks.BackupAndRestore):

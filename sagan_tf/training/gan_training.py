@@ -120,12 +120,17 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
             keras.callbacks.CSVLogger(os.path.join(workdir.gan_dir, "history.csv"), append=True),
         ]
     side_effects += list(extra_callbacks)
+    teardowns = []
 
     def fit(initial_epoch, epochs, steps_per_epoch, steps_done_offset=0):
         backup = gan_callbacks.ExactBackupAndRestore(backup_dir, save_freq=config.train.backup_every_steps,
                                                      steps_done_offset=steps_done_offset)
-        return gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                       callbacks=[backup, *side_effects], verbose=verbose, shuffle=False, **validation)
+        clock = gan_callbacks.TrainEndClock()
+        history = gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                          callbacks=[backup, *side_effects, clock], verbose=verbose, shuffle=False, **validation)
+        if clock.ended is not None:
+            teardowns.append(clock.seconds_since_train_end())
+        return history
 
     history = {}
     with gan_callbacks.GracefulTermination():
@@ -142,6 +147,8 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
         "samples": workdir.samples_dir,
         "precision": config.train.precision,
         "replicas": strategy.num_replicas_in_sync,
+        # fit()'s return after its last callback, per fit() call (README, "fit() returns promptly").
+        "fit_teardown_seconds": [round(t, 3) for t in teardowns],
     }
     if chief:
         with open(os.path.join(workdir.gan_dir, "results.json"), "w") as f:
