@@ -90,6 +90,9 @@ class EncoderTrainConfig:
     # ε of the class targets during training (0 = the plain cross-entropy).
     label_smoothing: float = 0.0
     patience: int = 5
+    # Epochs without a better validation accuracy before the learning rate
+    # is cut to a third (0 = a constant learning rate).
+    lr_decay_patience: int = 0
     # Sentence vectors of every caption cached after training, for the GAN.
     cache_embeddings: bool = True
     # Shapes only: also predict background, size and position, so that the
@@ -103,6 +106,7 @@ class EncoderTrainConfig:
         check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(self.patience >= 1, "patience", "must be >= 1")
+        check(self.lr_decay_patience >= 0, "lr_decay_patience", "must be >= 0 (0 = off)")
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ from tests.tiny_configs import TINY_DATA, TINY_ENCODER, overrides
 def trained_workdir(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("enc") / "run")
     assert cli.main(["train-encoder", "--workdir", workdir, "--quiet", "--json",
-                     *overrides(TINY_DATA, TINY_ENCODER)]) == 0
+                     *overrides(TINY_DATA, TINY_ENCODER), "--set", "encoder_train.lr_decay_patience=1"]) == 0
     return workdir
 
 
@@ -28,6 +28,8 @@ def test_train_encoder_saves_encoder_vocab_and_cache(trained_workdir):
     assert os.listdir(os.path.join(trained_workdir, "logs", "encoder"))  # TensorBoard
     results = json.load(open(os.path.join(encoder_dir, "results.json")))
     assert results["epochs_run"] == 2 and 0 <= results["val_accuracy"] <= 1
+    # The learning-rate schedule ran and logged its rate.
+    assert "learning_rate" in open(os.path.join(encoder_dir, "history.csv")).readline()
     assert results["colour_swap_pairs"] > 0 and 0 <= results["colour_swap_pair_accuracy"] <= 1
 
 
@@ -168,6 +170,24 @@ def test_weight_decay_shrinks_weights_the_loss_does_not_touch():
         # A zero gradient: only the decoupled decay moves the weights.
         model.optimizer.apply_gradients([(np.zeros((3,), np.float32), weights)])
         np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-6)
+
+
+def test_learning_rate_is_cut_to_a_third_when_validation_accuracy_stalls():
+    import keras
+
+    from sagan_tf.config import EncoderTrainConfig
+    assert encoder_training.learning_rate_schedule(EncoderTrainConfig()) == []  # off by default
+    (schedule,) = encoder_training.learning_rate_schedule(EncoderTrainConfig(lr_decay_patience=2))
+    model = keras.Sequential([keras.layers.Dense(1)])
+    encoder_training.compile_classifier(model, learning_rate=0.09)
+    schedule.set_model(model)
+    schedule.on_train_begin()
+    rates = []
+    for epoch, val_accuracy in enumerate([0.5, 0.6, 0.6, 0.6, 0.55, 0.7]):
+        schedule.on_epoch_end(epoch, {"val_accuracy": val_accuracy})
+        rates.append(float(model.optimizer.learning_rate))
+    # Two epochs without a better 0.6 cut the rate; a new best (0.7) does not.
+    np.testing.assert_allclose(rates, [0.09, 0.09, 0.09, 0.03, 0.03, 0.03], rtol=1e-6)
 
 
 def test_tuner_trials_use_the_configured_weight_decay_and_label_smoothing(tiny_shapes):

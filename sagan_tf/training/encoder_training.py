@@ -97,6 +97,14 @@ def compile_classifier(classifier, learning_rate, weight_decay=0.0):
     return classifier
 
 
+def learning_rate_schedule(train_config):
+    """[ReduceLROnPlateau] when `encoder_train.lr_decay_patience` asks for it, else []."""
+    if not train_config.lr_decay_patience:
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(
+        "val_accuracy", mode="max", factor=1 / 3, patience=train_config.lr_decay_patience, verbose=0)]
+
+
 def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     """Pre-trains the configured encoder; returns a dict of results."""
     encoder_dir = workdir.encoder_dir
@@ -128,6 +136,8 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
         keras.callbacks.ModelCheckpoint(os.path.join(encoder_dir, "best_classifier.weights.h5"),
                                         monitor="val_accuracy", mode="max", save_best_only=True,
                                         save_weights_only=True),
+        # Before the loggers, which then record the rate it sets.
+        *learning_rate_schedule(train_config),
         keras.callbacks.TensorBoard(os.path.join(workdir.logs_dir, "encoder")),
         keras.callbacks.CSVLogger(os.path.join(encoder_dir, "history.csv"), append=True),
         *extra_callbacks,

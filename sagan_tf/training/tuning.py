@@ -68,7 +68,8 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
         validation_data=pipeline.encoder_dataset(*validation, batch, shuffle=False),
         epochs=epochs, verbose=verbose, shuffle=False,
         callbacks=[keras.callbacks.EarlyStopping("val_accuracy", mode="max",
-                                                 patience=config.encoder_train.patience)])
+                                                 patience=config.encoder_train.patience),
+                   *encoder_training.learning_rate_schedule(config.encoder_train)])
     trials = [{"trial": t.trial_id, "status": t.status, "score": t.score, **t.hyperparameters.values}
               for t in tuner.oracle.trials.values()]
     best = tuner.get_best_hyperparameters(1)[0].values
