@@ -93,6 +93,9 @@ class EncoderTrainConfig:
     # Epochs without a better validation accuracy before the learning rate
     # is cut to a third (0 = a constant learning rate).
     lr_decay_patience: int = 0
+    # Anneal the learning rate on a cosine from `learning_rate` to 0 over
+    # `epochs` instead (no dependence on a noisy validation set).
+    cosine_decay: bool = False
     # Sentence vectors of every caption cached after training, for the GAN.
     cache_embeddings: bool = True
     # Shapes only: also predict background, size and position, so that the
@@ -107,6 +110,8 @@ class EncoderTrainConfig:
         check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         check(self.patience >= 1, "patience", "must be >= 1")
         check(self.lr_decay_patience >= 0, "lr_decay_patience", "must be >= 0 (0 = off)")
+        check(not (self.cosine_decay and self.lr_decay_patience), "cosine_decay",
+              "cannot be combined with lr_decay_patience (the schedule sets the rate; pick one)")
 
 
 @dataclasses.dataclass

@@ -55,6 +55,8 @@ def test_impossible_value_names_key(tmp_path):
         config_lib.load(write(tmp_path, "data:\n  image_size: 50\n"))
     with pytest.raises(ConfigError, match=r"encoder_train\.label_smoothing must be in \[0, 1\)"):
         config_lib.load(None, ["encoder_train.label_smoothing=1.5"])
+    with pytest.raises(ConfigError, match=r"encoder_train\.cosine_decay cannot be combined with lr_decay_patience"):
+        config_lib.load(None, ["encoder_train.cosine_decay=true", "encoder_train.lr_decay_patience=1"])
 
 
 def test_int_accepted_for_float_and_overrides_apply(tmp_path):

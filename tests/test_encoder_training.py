@@ -190,6 +190,24 @@ def test_learning_rate_is_cut_to_a_third_when_validation_accuracy_stalls():
     np.testing.assert_allclose(rates, [0.09, 0.09, 0.09, 0.03, 0.03, 0.03], rtol=1e-6)
 
 
+def test_cosine_decay_anneals_the_rate_to_zero_over_the_run():
+    import keras
+
+    from sagan_tf.config import EncoderTrainConfig
+    assert encoder_training.cosine_decay_steps(EncoderTrainConfig(), 1000) == 0  # off by default
+    train_config = EncoderTrainConfig(cosine_decay=True, epochs=3, batch_size=64)
+    steps = encoder_training.cosine_decay_steps(train_config, 130)  # 3 batches per epoch
+    assert steps == 9 and encoder_training.cosine_decay_steps(train_config, 130, epochs=5) == 15
+    model = keras.Sequential([keras.layers.Dense(1)])
+    encoder_training.compile_classifier(model, learning_rate=0.02, decay_steps=steps)
+    rates = []
+    for step in (0, 3, 9):
+        model.optimizer.iterations.assign(step)
+        rates.append(float(model.optimizer.learning_rate))
+    # lr · (1 + cos(π t / T)) / 2: full rate, three quarters, zero.
+    np.testing.assert_allclose(rates, [0.02, 0.02 * (1 + np.cos(np.pi / 3)) / 2, 0.0], atol=1e-8)
+
+
 def test_tuner_trials_use_the_configured_weight_decay_and_label_smoothing(tiny_shapes):
     import keras_tuner as kt
 
@@ -202,3 +220,7 @@ def test_tuner_trials_use_the_configured_weight_decay_and_label_smoothing(tiny_s
     classifier = EncoderHyperModel(config, tiny_shapes, vocab_size=20).build(kt.HyperParameters())
     assert classifier.optimizer.weight_decay == pytest.approx(0.2)
     assert classifier.label_smoothing == pytest.approx(0.1)
+    annealed = EncoderHyperModel(config, tiny_shapes, vocab_size=20, decay_steps=40).build(kt.HyperParameters())
+    annealed.optimizer.iterations.assign(40)  # the end of the search's epoch budget
+    assert float(annealed.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert float(classifier.optimizer.learning_rate) > 0  # constant without it

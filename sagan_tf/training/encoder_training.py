@@ -11,6 +11,7 @@ import dataclasses
 import glob
 import hashlib
 import json
+import math
 import os
 import time
 
@@ -91,10 +92,20 @@ def main_labels(labels):
     return labels[:, 0] if labels.ndim == 2 else labels
 
 
-def compile_classifier(classifier, learning_rate, weight_decay=0.0):
+def compile_classifier(classifier, learning_rate, weight_decay=0.0, decay_steps=0):
+    """Adam; `decay_steps` > 0 anneals the rate to 0 on a cosine over that many steps."""
+    if decay_steps:
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
     # Keras applies `weight_decay` decoupled from the gradient (AdamW).
     classifier.compile(optimizer=keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None))
     return classifier
+
+
+def cosine_decay_steps(train_config, num_train, epochs=None):
+    """Optimizer steps of the whole run when `encoder_train.cosine_decay` is on, else 0."""
+    if not train_config.cosine_decay:
+        return 0
+    return (epochs or train_config.epochs) * math.ceil(num_train / train_config.batch_size)
 
 
 def learning_rate_schedule(train_config):
@@ -127,7 +138,7 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     encoder = build_encoder(config.encoder, tokenizer.vocabulary_size)
     classifier = compile_classifier(
         make_classifier(config, dataset, encoder, config.encoder.penalty_weight), train_config.learning_rate,
-        train_config.weight_decay)
+        train_config.weight_decay, cosine_decay_steps(train_config, len(train_labels)))
     callbacks = [
         # Restores epoch, weights and optimizer state after an interruption.
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),

@@ -24,11 +24,12 @@ OBJECTIVE = kt.Objective("val_accuracy", direction="max")
 class EncoderHyperModel(kt.HyperModel):
     """Builds a CaptionClassifier for one point of the search space."""
 
-    def __init__(self, config, dataset, vocab_size):
+    def __init__(self, config, dataset, vocab_size, decay_steps=0):
         super().__init__(name="self_attention_encoder")
         self.config = config
         self.dataset = dataset
         self.vocab_size = vocab_size
+        self.decay_steps = decay_steps
 
     def build(self, hp):
         encoder_config = copy.copy(self.config.encoder)
@@ -40,11 +41,11 @@ class EncoderHyperModel(kt.HyperModel):
         encoder = encoder_training.build_encoder(encoder_config, self.vocab_size)
         classifier = encoder_training.make_classifier(self.config, self.dataset, encoder, penalty_weight)
         return encoder_training.compile_classifier(classifier, learning_rate,
-                                                   self.config.encoder_train.weight_decay)
+                                                   self.config.encoder_train.weight_decay, self.decay_steps)
 
 
-def make_tuner(workdir, config, dataset, vocab_size, max_trials, algorithm, epochs):
-    hypermodel = EncoderHyperModel(config, dataset, vocab_size)
+def make_tuner(workdir, config, dataset, vocab_size, max_trials, algorithm, epochs, decay_steps=0):
+    hypermodel = EncoderHyperModel(config, dataset, vocab_size, decay_steps)
     common = dict(objective=OBJECTIVE, directory=os.path.join(workdir.path, "tune"),
                   project_name=f"encoder_{algorithm}", overwrite=False, seed=config.data.seed)
     if algorithm == "random":
@@ -62,7 +63,10 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
     train = encoder_training.caption_arrays(tokenizer, dataset.splits["train"], auxiliary)
     validation = encoder_training.caption_arrays(tokenizer, dataset.splits["validation"], auxiliary)
     batch = config.encoder_train.batch_size
-    tuner = make_tuner(workdir, config, dataset, tokenizer.vocabulary_size, max_trials, algorithm, epochs)
+    # Under cosine_decay every trial anneals over the search's epoch budget.
+    decay_steps = encoder_training.cosine_decay_steps(config.encoder_train, len(train[1]), epochs)
+    tuner = make_tuner(workdir, config, dataset, tokenizer.vocabulary_size, max_trials, algorithm, epochs,
+                       decay_steps)
     tuner.search(
         pipeline.encoder_dataset(*train, batch, seed=config.data.seed),
         validation_data=pipeline.encoder_dataset(*validation, batch, shuffle=False),
