@@ -123,3 +123,27 @@ def test_two_worker_fit_keeps_workers_in_sync(tmp_path):
     # Logs are averaged over the workers, so both report the same loss.
     np.testing.assert_allclose(first["d_loss"], second["d_loss"], rtol=1e-6)
     assert np.isfinite(first["d_loss"]).all()
+
+
+def test_host_fed_dataset_builds_one_plain_pipeline_per_replica():
+    from sagan_tf.data import pipeline
+    calls = []
+
+    def make_dataset(batch_size, shard_index, num_shards):
+        calls.append((batch_size, shard_index, num_shards))
+        return pipeline.encoder_dataset(np.arange(20).reshape(10, 2), np.arange(10), batch_size, shuffle=False)
+
+    data = distribution.host_fed_dataset(tf.distribute.MirroredStrategy(["/cpu:0"]), make_dataset, 4)
+    assert calls == [(4, 0, 1)]
+    iterator = iter(data)
+    tokens, labels = next(iterator)
+    np.testing.assert_array_equal(labels, [0, 1, 2, 3])
+    # The replica reads a plain iterator of our dataset, not a MultiDeviceIterator's
+    # per-device copy with TF's default options (its autotuning thread stalled fit()).
+    (worker,) = iterator._iterators
+    assert isinstance(worker._iterator, tf.data.Iterator)
+    # MultiWorkerMirroredStrategy takes the dataset as it is (an uninitialised instance:
+    # a real one would set up collectives for the rest of this process).
+    multi_worker = object.__new__(tf.distribute.MultiWorkerMirroredStrategy)
+    plain = distribution.host_fed_dataset(multi_worker, make_dataset, 4)
+    assert isinstance(plain, tf.data.Dataset) and calls[-1] == (4, 0, 1)

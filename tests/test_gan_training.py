@@ -41,8 +41,10 @@ def trained_workdir(encoder_workdir, tmp_path_factory):
 def test_train_gan_writes_checkpoints_samples_and_logs(trained_workdir):
     results = json.load(open(os.path.join(trained_workdir, "gan", "results.json")))
     assert results["optimizer_steps"] == 2 * 3
-    # One fit() call, whose teardown was timed (a figure, not a speed test).
-    assert len(results["fit_teardown_seconds"]) == 1 and results["fit_teardown_seconds"][0] >= 0
+    # One fit() call and its two validation passes, where iterators are released, were
+    # timed (figures, not a speed test).
+    assert len(results["fit_end_seconds"]) == 1 and results["fit_end_seconds"][0] >= 0
+    assert results["validation_start_seconds"]["passes"] == 2
     for key in ("d_loss", "g_loss", "d_real", "d_wrong", "d_fake", "val_d_loss"):
         assert np.isfinite(results["final"][key]), key
     checkpoints = os.listdir(os.path.join(trained_workdir, "gan", "checkpoints"))
@@ -184,3 +186,17 @@ def test_class_loss_needs_classes():
         gan_training.class_count(config, unlabelled)
     config.gan.class_loss_weight = 0.0
     assert gan_training.class_count(config, unlabelled) == 0
+
+
+def test_iterator_release_clock_times_the_gap_before_each_validation_pass():
+    from sagan_tf.training.callbacks import IteratorReleaseClock
+    clock = IteratorReleaseClock()
+    assert clock.seconds_since_last_epoch() is None
+    clock.on_train_batch_end(0)
+    time.sleep(0.05)  # the release of the previous pass's iterator
+    clock.on_test_begin()
+    clock.on_test_begin()  # an evaluate() outside fit's epochs adds nothing
+    clock.on_epoch_end(0)
+    time.sleep(0.02)
+    assert len(clock.validation_starts) == 1 and clock.validation_starts[0] >= 0.05
+    assert clock.seconds_since_last_epoch() >= 0.02

@@ -68,3 +68,27 @@ def test_encoder_dataset_batches(tiny_shapes):
     ds = pipeline.encoder_dataset(np.ones((10, 4), np.int32), np.arange(10), batch_size=4)
     sizes = [int(x.shape[0]) for x, _ in ds]
     assert sizes == [4, 4, 2]
+
+
+def test_fit_pipelines_start_no_autotune_thread(tiny_shapes):
+    # The thread whose missed wake-up held fit() idle where it released an iterator.
+    index, images, _ = _index_and_images(tiny_shapes)
+    gan = pipeline.gan_dataset(images, index, {"caption": np.arange(len(index.texts))[:, None]}, 8)
+    encoder = pipeline.encoder_dataset(np.ones((10, 4), np.int32), np.arange(10), batch_size=4)
+    for ds in (gan, encoder):
+        assert ds.options().autotune.enabled is False
+    # Parallel map and prefetch still run, at fixed widths.
+    assert len(list(gan.take(3))) == 3
+
+
+def test_gan_shards_split_the_images_and_draw_distinct_noise_streams(tiny_shapes):
+    index, images, _ = _index_and_images(tiny_shapes)
+    ids = {"caption": np.arange(len(index.texts))[:, None]}
+
+    def owners(shard):
+        ds = pipeline.gan_dataset(images, index, ids, 4, shuffle=False, drop_remainder=False, shard=shard)
+        return [int(index.owners[c]) for batch in ds for c in batch["caption"].numpy()[:, 0]]
+
+    first, second = owners((0, 2)), owners((1, 2))
+    assert sorted(first + second) == list(range(len(images)))
+    assert first[:3] == [0, 2, 4] and second[:3] == [1, 3, 5]

@@ -4,6 +4,9 @@ The GAN pipeline yields, per example, an image, one of its own captions and
 a mismatched caption: one from an image of another class where classes
 exist (from another image otherwise), as GAN-CLS's matching-aware
 discriminator needs.
+
+Both pipelines run without tf.data's autotuning thread (see
+`without_autotune_thread`).
 """
 
 import dataclasses
@@ -40,12 +43,27 @@ class CaptionIndex:
         return self.groups
 
 
+def without_autotune_thread(ds):
+    """`ds` with tf.data's autotuning off, so that its iterators start no autotuning thread.
+
+    In TF 2.21 that thread can miss the wake-up it gets when its iterator is
+    released and sleep out its optimisation period first: fit() then sits
+    idle for up to a minute where Keras drops an iterator, at the start of a
+    validation pass (the previous pass's iterator) and at fit()'s end.
+    Without autotuning, a parallel map runs one call per core and prefetch
+    sizes its buffer on its own, which is all these in-memory pipelines need.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
 def encoder_dataset(token_ids, labels, batch_size, shuffle=True, seed=0):
     """(token ids, class label) batches for caption classification."""
     ds = tf.data.Dataset.from_tensor_slices((token_ids, labels))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return without_autotune_thread(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def _pick_captions(starts, counts, groups):
@@ -76,13 +94,15 @@ def _pick_captions(starts, counts, groups):
 
 
 def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
-                augment=False, image_size=None, repeat=False, drop_remainder=True):
+                augment=False, image_size=None, repeat=False, drop_remainder=True, shard=(0, 1)):
     """Batches of {image, <caption>, wrong_<caption>, label} for GAN-CLS training.
 
     images: uint8 [N, H, W, 3] (H may exceed `image_size`: random crops).
     captions: dict name -> array with one row per caption of `index`
       (e.g. {"embedding": sentence vectors} or {"tokens": token ids}).
     "label" is the matching caption's class (`index.labels`).
+    shard: (index, count): only every count-th image from the index-th on,
+      one replica's share; mismatched captions still come from all images.
     """
     image_size = image_size or images.shape[1]
     starts = tf.constant(index.offsets[:-1])
@@ -108,13 +128,16 @@ def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
         return example
 
     rows = tf.data.Dataset.range(len(images))
+    if shard[1] > 1:
+        rows = rows.shard(shard[1], shard[0])
     if shuffle:
         rows = rows.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         rows = rows.repeat()
     # A counter-based seed per element keeps the pipeline deterministic under
-    # parallel map.
-    stream = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
+    # parallel map; shards number their elements apart.
+    stream = tf.data.Dataset.counter().map(
+        lambda i: tf.stack([tf.cast(seed, tf.int64), i * shard[1] + shard[0]]))
     ds = tf.data.Dataset.zip((rows, stream))
     ds = ds.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return without_autotune_thread(ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE))

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sagan_tf.data import pipeline
 from sagan_tf.data import prepare
 from sagan_tf.data import shapes_grammar as grammar
 from sagan_tf.evaluation import alignment
@@ -215,7 +216,8 @@ def training_dataset(classifier, images, examples, dataset, batch_size, shuffle,
     ds = tf.data.Dataset.from_tensor_slices((images, targets))
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(lambda x, y: (to_unit_range(x), y)).prefetch(tf.data.AUTOTUNE)
+    return pipeline.without_autotune_thread(
+        ds.batch(batch_size).map(lambda x, y: (to_unit_range(x), y)).prefetch(tf.data.AUTOTUNE))
 
 
 def build_classifier(dataset, image_size, width, feature_dim=256):

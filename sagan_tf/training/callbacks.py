@@ -1,4 +1,4 @@
-"""Callbacks for GAN training: samples, checkpoints, exact resume, NaN stop, teardown time."""
+"""Callbacks for GAN training: samples, checkpoints, exact resume, NaN stop, iterator release times."""
 
 import json
 import os
@@ -78,23 +78,36 @@ class StopOnNaN(keras.callbacks.Callback):
                     "Lower train.learning_rate, or use float32 precision; the last backup is kept.")
 
 
-class TrainEndClock(keras.callbacks.Callback):
-    """Times fit()'s teardown: from the last callback (`on_train_end`) to fit()'s return.
+class IteratorReleaseClock(keras.callbacks.Callback):
+    """Times the moments fit() releases a data iterator, where TF 2.21 could stall.
 
-    What happens there is the release of the training iterator, the place
-    where TF 2.21 was reported to stall 10-40 s while tf.data's threads wind
-    down; every run records the figure so that a stall shows up in its results.
+    Keras drops the previous validation iterator when a validation pass
+    starts, drops it again at fit()'s end and releases the training iterator
+    as fit() returns. `validation_starts` holds, per validation pass, the
+    seconds from the epoch's last training step to the pass's start;
+    `seconds_since_last_epoch()` called after fit() covers both releases at
+    its end (see `pipeline.without_autotune_thread` for the stall and its fix).
     """
 
     def __init__(self):
         super().__init__()
-        self.ended = None
+        self.validation_starts = []
+        self.last_epoch_ended = None
+        self._last_step = None
 
-    def on_train_end(self, logs=None):
-        self.ended = time.perf_counter()
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_step = time.perf_counter()
 
-    def seconds_since_train_end(self):
-        return None if self.ended is None else time.perf_counter() - self.ended
+    def on_test_begin(self, logs=None):
+        if self._last_step is not None:
+            self.validation_starts.append(time.perf_counter() - self._last_step)
+            self._last_step = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_epoch_ended = time.perf_counter()
+
+    def seconds_since_last_epoch(self):
+        return None if self.last_epoch_ended is None else time.perf_counter() - self.last_epoch_ended
 
 
 class ExactBackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -17,6 +17,9 @@ here and nowhere else:
    the reduction turns them back into scalars.
 
 Both can go once Keras handles these cases itself.
+
+`host_fed_dataset` hands fit() input that keeps its tf.data options (see
+there).
 """
 
 import json
@@ -62,6 +65,30 @@ def strategy_from_environment():
     if cluster_workers() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.MirroredStrategy()
+
+
+def host_fed_dataset(strategy, make_dataset, global_batch_size):
+    """Input for fit() under `strategy` that keeps the options it was built with.
+
+    Given a plain dataset, Keras distributes it through a MultiDeviceIterator,
+    whose per-device datasets carry TF's default options, autotuning
+    included; in TF 2.21 their autotuning thread held fit() idle for up to a
+    minute when Keras released the iterator (`pipeline.without_autotune_thread`).
+    Built per replica (`InputReplicationMode.PER_REPLICA`) and not fetched
+    to the device by tf.data, each replica reads a plain iterator of
+    `make_dataset(per_replica_batch_size, shard_index, num_shards)`.
+    MultiWorkerMirroredStrategy has no per-replica input, so there the
+    dataset goes to Keras as it is (one shard, the global batch).
+    """
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return make_dataset(global_batch_size, 0, 1)
+    options = tf.distribute.InputOptions(
+        experimental_fetch_to_device=False,
+        experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA)
+    return strategy.distribute_datasets_from_function(
+        lambda context: make_dataset(context.get_per_replica_batch_size(global_batch_size),
+                                     context.input_pipeline_id, context.num_input_pipelines),
+        options)
 
 
 def in_multi_worker_mode(strategy=None):

@@ -86,18 +86,22 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
     images, index, vectors = split_inputs(workdir, config, dataset, encoder, tokenizer, "train")
     if len(images) < batch:
         raise ValueError(f"the train split has {len(images)} images, fewer than train.batch_size={batch}")
-    train_data = pipeline.gan_dataset(images, index, {"embedding": vectors}, batch, seed=config.train.seed,
-                                      augment=config.data.augment, image_size=config.data.image_size,
-                                      repeat=True)
+    train_data = distribution.host_fed_dataset(
+        strategy, lambda batch_size, *shard: pipeline.gan_dataset(
+            images, index, {"embedding": vectors}, batch_size, seed=config.train.seed,
+            augment=config.data.augment, image_size=config.data.image_size, repeat=True, shard=shard),
+        batch)
     steps = config.train.steps_per_epoch or len(images) // batch
     validation = {}
     if dataset.splits["validation"]:
         val_images, val_index, val_vectors = split_inputs(workdir, config, dataset, encoder, tokenizer, "validation")
         if len(val_images) >= batch and len(np.unique(val_index.groups)) > 1:
             validation = dict(
-                validation_data=pipeline.gan_dataset(
-                    val_images, val_index, {"embedding": val_vectors}, batch, seed=1, shuffle=False,
-                    image_size=config.data.image_size),
+                validation_data=distribution.host_fed_dataset(
+                    strategy, lambda batch_size, *shard: pipeline.gan_dataset(
+                        val_images, val_index, {"embedding": val_vectors}, batch_size, seed=1, shuffle=False,
+                        image_size=config.data.image_size, shard=shard),
+                    batch),
                 validation_steps=min(10, len(val_images) // batch))
 
     gan = build_gan(config, encoder.output_dim, strategy, class_count(config, dataset))
@@ -120,16 +124,17 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
             keras.callbacks.CSVLogger(os.path.join(workdir.gan_dir, "history.csv"), append=True),
         ]
     side_effects += list(extra_callbacks)
-    teardowns = []
+    fit_ends, validation_starts = [], []
 
     def fit(initial_epoch, epochs, steps_per_epoch, steps_done_offset=0):
         backup = gan_callbacks.ExactBackupAndRestore(backup_dir, save_freq=config.train.backup_every_steps,
                                                      steps_done_offset=steps_done_offset)
-        clock = gan_callbacks.TrainEndClock()
+        clock = gan_callbacks.IteratorReleaseClock()
         history = gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                           callbacks=[backup, *side_effects, clock], verbose=verbose, shuffle=False, **validation)
-        if clock.ended is not None:
-            teardowns.append(clock.seconds_since_train_end())
+        if clock.last_epoch_ended is not None:
+            fit_ends.append(clock.seconds_since_last_epoch())
+        validation_starts.extend(clock.validation_starts)
         return history
 
     history = {}
@@ -147,8 +152,12 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
         "samples": workdir.samples_dir,
         "precision": config.train.precision,
         "replicas": strategy.num_replicas_in_sync,
-        # fit()'s return after its last callback, per fit() call (README, "fit() returns promptly").
-        "fit_teardown_seconds": [round(t, 3) for t in teardowns],
+        # Where fit() releases its iterators (README, "fit() returning late"): from the last
+        # epoch's end to fit()'s return, per fit() call, and before the validation passes.
+        "fit_end_seconds": [round(t, 3) for t in fit_ends],
+        "validation_start_seconds": {"passes": len(validation_starts),
+                                     "max": round(max(validation_starts, default=0.0), 3),
+                                     "total": round(sum(validation_starts), 3)},
     }
     if chief:
         with open(os.path.join(workdir.gan_dir, "results.json"), "w") as f:
