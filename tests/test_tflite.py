@@ -1,4 +1,5 @@
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -105,6 +106,26 @@ def test_a_model_that_needs_flex_ops_is_refused(tmp_path):
     archive.write_out(str(tmp_path), verbose=False)
     with pytest.raises(ValueError, match="'lengths' model does not convert to TFLite built-in ops"):
         tflite.convert(str(tmp_path), "lengths", "none")
+
+
+def test_int8_settings_benchmark_reproduces_the_export_and_applies_each_setting(tiny_workdir, exports, capsys):
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "int8_converter_settings.py")
+    spec = importlib.util.spec_from_file_location("int8_converter_settings", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    benchmark.main(["--workdir", tiny_workdir[0].path])
+    results = json.loads(capsys.readouterr().out)["results"]
+    card = json.load(open(os.path.join(exports["dynamic_int8"], "model_card.json")))
+    assert set(results) == set(benchmark.SETTINGS)
+    for name, described in card["models"].items():
+        # Its default is exactly what the exporter ships and measures.
+        assert results["default"][name]["bytes"] == described["bytes"]
+        assert results["default"][name]["max_abs_error"] == pytest.approx(
+            described["max_abs_error_vs_keras"], abs=1e-4)
+    # Each other setting changes the file, so its flag reached the converter.
+    for setting in set(benchmark.SETTINGS) - {"default"}:
+        assert any(results[setting][name] != results["default"][name] for name in card["models"])
 
 
 @pytest.mark.parametrize("quantize", tflite.QUANTIZATIONS)
