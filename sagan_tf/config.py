@@ -11,6 +11,8 @@ import typing
 
 import yaml
 
+from sagan_tf.training.precision import PRECISIONS
+
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used."""
@@ -143,7 +145,8 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 2e-4
     beta_1: float = 0.5
-    # float32 | mixed_bfloat16 | mixed_float16
+    # auto | float32 | mixed_bfloat16 | mixed_float16; auto: bfloat16 where the
+    # hardware has it, float16 on older GPUs, else float32 (training/precision.py)
     precision: str = "float32"
     jit_compile: bool = False
     # 0 means a full pass over the data.
@@ -157,8 +160,7 @@ class TrainConfig:
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.learning_rate > 0, "learning_rate", "must be > 0")
         check(0.0 <= self.beta_1 < 1.0, "beta_1", "must be in [0, 1)")
-        check(self.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
-              "precision", "must be float32, mixed_bfloat16 or mixed_float16")
+        check(self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
         check(self.steps_per_epoch >= 0, "steps_per_epoch", "must be >= 0")
         check(self.backup_every_steps >= 1, "backup_every_steps", "must be >= 1")
 

@@ -102,7 +102,8 @@ def test_mixed_bfloat16_training_runs(encoder_workdir, tmp_path, capsys):
                            "--set", "train.precision=mixed_bfloat16", "--set", "train.epochs=1")
     assert status == 0, err
     result = last_json(out)
-    assert result["precision"] == "mixed_bfloat16" and np.isfinite(result["final"]["d_loss"])
+    assert result["precision"] == result["precision_requested"] == "mixed_bfloat16"
+    assert np.isfinite(result["final"]["d_loss"])
     import keras
     assert keras.mixed_precision.dtype_policy().name == "float32"  # restored afterwards
 
@@ -162,12 +163,18 @@ def test_sigterm_leaves_a_resumable_backup(encoder_workdir, tmp_path):
     assert metadata["epoch"] == 0 and 2 <= metadata["steps_done"] < 50
 
 
-def test_class_loss_trains_end_to_end(encoder_workdir, tmp_path, capsys):
+def test_class_loss_trains_end_to_end_with_the_automatic_precision(encoder_workdir, tmp_path, capsys):
+    from sagan_tf.training import precision
+
     workdir = _copy(encoder_workdir, tmp_path, "tac")
     status, out, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json",
-                           "--set", "gan.class_loss_weight=1.0", "--set", "train.epochs=1")
+                           "--set", "gan.class_loss_weight=1.0", "--set", "train.epochs=1",
+                           "--set", "train.precision=auto")
     assert status == 0, err
-    final = last_json(out)["final"]
+    result = last_json(out)
+    assert result["precision_requested"] == "auto"
+    assert result["precision"] == precision.resolve("auto") in ("float32", "mixed_bfloat16", "mixed_float16")
+    final = result["final"]
     assert 0.0 <= final["real_class_accuracy"] <= 1.0 and 0.0 <= final["fake_class_accuracy"] <= 1.0
     import keras
     discriminator = keras.saving.load_model(

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sagan_tf.training import gan_training
+from sagan_tf.training import gan_training, precision
 
 MODES = {
     "graph": dict(precision="float32", jit_compile=False),
@@ -75,4 +75,7 @@ def bench_train(config, modes=tuple(MODES), steps=10, warmup=3):
         "ndf": config.gan.ndf,
         "steps": steps,
         "warmup": warmup,
+        # mixed_bfloat16 is only fast with these (training/precision.py).
+        "cpu_bfloat16_units": precision.native_bfloat16_cpu(precision.cpu_flags()),
+        "what_auto_picks": precision.resolve("auto"),
     }

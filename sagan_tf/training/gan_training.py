@@ -16,7 +16,7 @@ from sagan_tf.models.discriminator import Discriminator
 from sagan_tf.models.gan import TextToImageGAN
 from sagan_tf.models.generator import Generator
 from sagan_tf.training import callbacks as gan_callbacks
-from sagan_tf.training import distribution, encoder_training
+from sagan_tf.training import distribution, encoder_training, precision
 
 
 def build_gan(config, condition_dim, strategy, num_classes=0):
@@ -72,14 +72,15 @@ def split_inputs(workdir, config, dataset, encoder, tokenizer, split):
 
 def train_gan(workdir, config, dataset, verbose=1, extra_callbacks=()):
     """Trains the configured GAN on `dataset`; returns a dict of results."""
-    keras.mixed_precision.set_global_policy(config.train.precision)
+    policy = precision.resolve(config.train.precision)
+    keras.mixed_precision.set_global_policy(policy)
     try:
-        return _train(workdir, config, dataset, verbose, extra_callbacks)
+        return _train(workdir, config, dataset, verbose, extra_callbacks, policy)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
 
-def _train(workdir, config, dataset, verbose, extra_callbacks):
+def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
     encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
     strategy = distribution.strategy_from_environment()
     batch = config.train.batch_size
@@ -150,7 +151,8 @@ def _train(workdir, config, dataset, verbose, extra_callbacks):
         "final": {k: float(np.mean(v[-1])) for k, v in history.items()},
         "checkpoint": os.path.join(workdir.gan_dir, "checkpoints", "generator-latest.keras"),
         "samples": workdir.samples_dir,
-        "precision": config.train.precision,
+        "precision": policy,
+        "precision_requested": config.train.precision,
         "replicas": strategy.num_replicas_in_sync,
         # Where fit() releases its iterators (README, "fit() returning late"): from the last
         # epoch's end to fit()'s return, per fit() call, and before the validation passes.
