@@ -12,6 +12,11 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TF turns its oneDNN kernels on by default only on CPUs with AVX512-VNNI,
+# bfloat16 or AMX units; on a 2-core AVX2 CPU they made the demo's training
+# step 1.66x faster (benchmarks/README.md). Set before TensorFlow is
+# imported; an explicit TF_ENABLE_ONEDNN_OPTS=0 still wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 COMMANDS = {}
 

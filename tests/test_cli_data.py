@@ -1,5 +1,9 @@
 import os
 import shutil
+import subprocess
+import sys
+
+import pytest
 
 from tests.cli_runner import last_json, run
 
@@ -80,3 +84,15 @@ def test_cub_real_photos_are_prepared_and_shown(tmp_path, capsys):
     assert cached  # decoded once, reused by later runs
     status, out, _ = run(capsys, "data", "show", "--workdir", workdir, "--n", "3", "--json")
     assert status == 0 and last_json(out)["images"] == 3
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
+def test_the_cli_turns_onednn_on_unless_told_otherwise(preset, expected):
+    # In a fresh interpreter: TensorFlow reads the variable once, at import.
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    if preset is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = preset
+    code = "import os, sagan_tf.cli, sys; assert 'tensorflow' not in sys.modules; " \
+           "print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
