@@ -36,12 +36,9 @@ def convert_with(saved_model_dir, out_dir, flags):
     """Both TFLite files converted with `flags` set on the converter: {file name: path}."""
     paths = {}
     for name, key in tflite.SIGNATURE_KEYS.items():
-        converter = tflite.make_converter(saved_model_dir, key, "dynamic_int8")
-        for attribute, value in flags.items():
-            setattr(converter, attribute, value)
         paths[name] = os.path.join(out_dir, name)
         with open(paths[name], "wb") as f:
-            f.write(tflite.convert(saved_model_dir, key, "dynamic_int8", converter=converter))
+            f.write(tflite.convert(saved_model_dir, key, "dynamic_int8", **flags))
     return paths
 
 

@@ -70,20 +70,20 @@ def build_archive(model, batch):
     return archive
 
 
-def make_converter(saved_model_dir, signature_key, quantize):
-    """A TFLiteConverter for one signature of a SavedModel, built-in ops only."""
+def convert(saved_model_dir, signature_key, quantize, **converter_attributes):
+    """One signature of a SavedModel as TFLite bytes, built-in ops only.
+
+    `converter_attributes` are set on the TFLiteConverter before converting
+    (benchmarks/int8_converter_settings.py compares quantizer switches).
+    """
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[signature_key])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    return converter
-
-
-def convert(saved_model_dir, signature_key, quantize, converter=None):
-    """One signature of a SavedModel as TFLite bytes (`converter`: a prepared one to use)."""
-    converter = converter or make_converter(saved_model_dir, signature_key, quantize)
+    for attribute, value in converter_attributes.items():
+        setattr(converter, attribute, value)
     try:
         return converter.convert()
     except ConverterError as error:

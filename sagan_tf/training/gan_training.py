@@ -87,22 +87,22 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
     images, index, vectors = split_inputs(workdir, config, dataset, encoder, tokenizer, "train")
     if len(images) < batch:
         raise ValueError(f"the train split has {len(images)} images, fewer than train.batch_size={batch}")
-    train_data = distribution.host_fed_dataset(
-        strategy, lambda batch_size, *shard: pipeline.gan_dataset(
-            images, index, {"embedding": vectors}, batch_size, seed=config.train.seed,
-            augment=config.data.augment, image_size=config.data.image_size, repeat=True, shard=shard),
-        batch)
+
+    def fit_input(images, index, vectors, **options):
+        return distribution.host_fed_dataset(
+            strategy, lambda batch_size, *shard: pipeline.gan_dataset(
+                images, index, {"embedding": vectors}, batch_size,
+                image_size=config.data.image_size, shard=shard, **options),
+            batch)
+
+    train_data = fit_input(images, index, vectors, seed=config.train.seed, augment=config.data.augment, repeat=True)
     steps = config.train.steps_per_epoch or len(images) // batch
     validation = {}
     if dataset.splits["validation"]:
         val_images, val_index, val_vectors = split_inputs(workdir, config, dataset, encoder, tokenizer, "validation")
         if len(val_images) >= batch and len(np.unique(val_index.groups)) > 1:
             validation = dict(
-                validation_data=distribution.host_fed_dataset(
-                    strategy, lambda batch_size, *shard: pipeline.gan_dataset(
-                        val_images, val_index, {"embedding": val_vectors}, batch_size, seed=1, shuffle=False,
-                        image_size=config.data.image_size, shard=shard),
-                    batch),
+                validation_data=fit_input(val_images, val_index, val_vectors, seed=1, shuffle=False),
                 validation_steps=min(10, len(val_images) // batch))
 
     gan = build_gan(config, encoder.output_dim, strategy, class_count(config, dataset))
