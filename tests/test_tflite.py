@@ -108,6 +108,15 @@ def test_a_model_that_needs_flex_ops_is_refused(tmp_path):
         tflite.convert(str(tmp_path), "lengths", "none")
 
 
+def test_an_unknown_converter_attribute_is_refused(tmp_path):
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("double", lambda x: {"y": 2.0 * x}, [tf.TensorSpec([1], tf.float32, name="x")])
+    archive.write_out(str(tmp_path), verbose=False)
+    assert tflite.convert(str(tmp_path), "double", "none", allow_custom_ops=False)
+    with pytest.raises(ValueError, match="no attribute 'experimental_new_quantiser'"):
+        tflite.convert(str(tmp_path), "double", "dynamic_int8", experimental_new_quantiser=True)
+
+
 def test_int8_settings_benchmark_reproduces_the_export_and_applies_each_setting(tiny_workdir, exports, capsys):
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "benchmarks", "int8_converter_settings.py")

@@ -83,6 +83,9 @@ def convert(saved_model_dir, signature_key, quantize, **converter_attributes):
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     for attribute, value in converter_attributes.items():
+        # A misspelt switch would otherwise become a new attribute and change nothing.
+        if not hasattr(converter, attribute):
+            raise ValueError(f"TFLiteConverter has no attribute {attribute!r}")
         setattr(converter, attribute, value)
     try:
         return converter.convert()
