@@ -58,7 +58,8 @@ def main(argv=None):
             os.makedirs(out_dir)
             paths = convert_with(saved_model_dir, out_dir, flags)
             errors = tflite.measure_parity(model, paths, args.batch)
-            results[setting] = {name: {"max_abs_error": round(errors[name], 4),
+            results[setting] = {name: {"max_abs_error": round(errors[name]["max"], 4),
+                                       "mean_abs_error": round(errors[name]["mean"], 4),
                                        "bytes": os.path.getsize(path)}
                                 for name, path in paths.items()}
     print(json.dumps({"workdir": os.path.abspath(args.workdir), "batch": args.batch,

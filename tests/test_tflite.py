@@ -51,6 +51,15 @@ def random_inputs(tokenizer, count, seed):
     return tokenizer(captions).numpy().astype(np.int32), noise
 
 
+def load_benchmark(name):
+    """A script of benchmarks/ as a module (the folder is not a package)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_script(folder, *args, cwd):
     """Runs tflite_generate.py where TensorFlow and sagan_tf cannot be imported."""
     blockers = os.path.join(cwd, "blockers")
@@ -118,11 +127,7 @@ def test_an_unknown_converter_attribute_is_refused(tmp_path):
 
 
 def test_int8_settings_benchmark_reproduces_the_export_and_applies_each_setting(tiny_workdir, exports, capsys):
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "benchmarks", "int8_converter_settings.py")
-    spec = importlib.util.spec_from_file_location("int8_converter_settings", path)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_benchmark("int8_converter_settings")
     benchmark.main(["--workdir", tiny_workdir[0].path])
     results = json.loads(capsys.readouterr().out)["results"]
     card = json.load(open(os.path.join(exports["dynamic_int8"], "model_card.json")))
@@ -130,11 +135,51 @@ def test_int8_settings_benchmark_reproduces_the_export_and_applies_each_setting(
     for name, described in card["models"].items():
         # Its default is exactly what the exporter ships and measures.
         assert results["default"][name]["bytes"] == described["bytes"]
-        assert results["default"][name]["max_abs_error"] == pytest.approx(
-            described["max_abs_error_vs_keras"], abs=1e-4)
+        for statistic in ("max", "mean"):
+            assert results["default"][name][f"{statistic}_abs_error"] == pytest.approx(
+                described[f"{statistic}_abs_error_vs_keras"], abs=1e-4)
     # Each other setting changes the file, so its flag reached the converter.
     for setting in set(benchmark.SETTINGS) - {"default"}:
         assert any(results[setting][name] != results["default"][name] for name in card["models"])
+
+
+def test_int8_rounding_keeps_one_scale_per_output_channel():
+    round_to_int8 = load_benchmark("int8_layer_sensitivity").round_to_int8
+    weights = np.random.default_rng(0).normal(size=(5, 7, 3)) * np.array([1e-3, 1.0, 30.0])
+    rounded = round_to_int8(weights, -1)
+    scale = np.abs(weights).max(axis=(0, 1)) / 127
+    # Each channel's largest weight is exact and every weight moves by at
+    # most half its own channel's step, onto that channel's grid.
+    np.testing.assert_allclose(np.abs(rounded).max(axis=(0, 1)), np.abs(weights).max(axis=(0, 1)), rtol=1e-6)
+    assert np.all(np.abs(rounded - weights) <= scale / 2 * (1 + 1e-5))
+    np.testing.assert_allclose(rounded / scale, np.round(rounded / scale), atol=1e-4)
+    # One scale for the whole tensor: the small channel collapses to zero.
+    assert np.all(round_to_int8(weights, None)[..., 0] == 0)
+
+
+def test_int8_sensitivity_benchmark_rounds_each_quantized_layer_and_restores_it(tiny_workdir):
+    from sagan_tf.inference import TextToImage
+
+    benchmark = load_benchmark("int8_layer_sensitivity")
+    model = TextToImage.from_workdir(*tiny_workdir)
+    weights = [w.numpy().copy() for w in model.encoder.weights + model.generator.weights]
+    # The tiny encoder's tensors are all below the converter's threshold;
+    # a threshold of 1 takes the embedding and LSTM paths as well.
+    for min_elements, classes in ((benchmark.MIN_QUANTIZED_ELEMENTS, {"Dense", "Conv2DTranspose", "Conv2D"}),
+                                  (1, {"Embedding", "LSTMCell", "Dense", "Conv2DTranspose", "Conv2D"})):
+        report = benchmark.sensitivity(model, images=8, min_elements=min_elements)
+        names = [row["layer"] for row in report["layers"]]
+        assert len(names) == len(set(names)) and {row["class"] for row in report["layers"]} == classes
+        encoder_rows = sum(name.startswith("text_encoder/") for name in names)
+        # embedding, two LSTM cells, w_s1, w_s2, hidden, sentence_vector
+        assert encoder_rows == (7 if min_elements == 1 else 0)
+        for row in report["layers"]:
+            assert row["elements"] >= min_elements
+            assert 0 < row["mean"] < row["max"]
+        assert report["all"]["max"] >= max(row["max"] for row in report["layers"]) / 2
+    # Every weight is back as it was.
+    for before, after in zip(weights, model.encoder.weights + model.generator.weights):
+        np.testing.assert_array_equal(before, after.numpy())
 
 
 @pytest.mark.parametrize("quantize", tflite.QUANTIZATIONS)
@@ -156,6 +201,10 @@ def test_every_variant_matches_keras_within_its_tolerance(exports, models, quant
     card = json.load(open(os.path.join(folder, "model_card.json")))
     for described in card["models"].values():
         assert described["max_abs_error_vs_keras"] <= described["tolerance"] == tflite.TOLERANCES[quantize]
+        # A typical pixel moves far less than the worst one; for int8 the
+        # mean stays inside the deployment issue's 1e-2 that the max misses.
+        assert 0 < described["mean_abs_error_vs_keras"] < described["max_abs_error_vs_keras"] / 2
+        assert described["mean_abs_error_vs_keras"] <= max(tflite.TOLERANCES[quantize] / 10, 1e-6)
     if quantize != "none":
         assert max(errors) > 1e-5  # really quantized
 
@@ -231,6 +280,7 @@ def test_bench_reports_every_variant_against_keras(tiny_workdir):
     for quantize, variant in report["variants"].items():
         assert variant["text2image_ms"] > 0 and variant["generator_ms"] > 0
         assert variant["text2image_max_abs_error"] <= tflite.TOLERANCES[quantize]
+        assert variant["text2image_mean_abs_error"] < variant["text2image_max_abs_error"]
     assert set(report["targets"]) == {"dynamic_int8_text2image_ms", "float16_size_ratio", "dynamic_int8_size_ratio"}
     ratio = report["targets"]["dynamic_int8_size_ratio"]
     assert ratio["value"] == report["variants"]["dynamic_int8"]["size_ratio"] and ratio["limit"] == 0.27

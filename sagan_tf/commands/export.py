@@ -39,6 +39,7 @@ def export(args):
 
     result = export_tflite(workdir, config, args.out, args.quantize or "none", args.batch, args.checkpoint)
     for name, card in result["models"].items():
-        print(f"{name}: {card['bytes'] / 1e6:.2f} MB, max |TFLite - Keras| {card['max_abs_error_vs_keras']:.2g}")
+        print(f"{name}: {card['bytes'] / 1e6:.2f} MB, |TFLite - Keras| max {card['max_abs_error_vs_keras']:.2g}, "
+              f"mean {card['mean_abs_error_vs_keras']:.2g}")
     print(f"wrote {result['out_dir']}")
     return result

@@ -59,7 +59,8 @@ def bench_export(workdir, config, runs=50, threads=2, checkpoint=None):
 
     Returns:
         A dict: `keras` (ms per image), `variants` (per quantization: file
-        bytes, size ratio to float32, ms per image, max error vs Keras) and
+        bytes, size ratio to float32, ms per image, max and mean error vs
+        Keras) and
         `targets` (each target with its measured value and whether it is met).
     """
     if runs < 1 or threads < 1:
@@ -85,6 +86,8 @@ def bench_export(workdir, config, runs=50, threads=2, checkpoint=None):
                 "generator_ms": median_ms(lambda: generate(sentence_vector=vectors, noise=noise), runs),
                 "text2image_max_abs_error": models[tflite.TEXT_TO_IMAGE_FILE]["max_abs_error_vs_keras"],
                 "generator_max_abs_error": models[tflite.GENERATOR_FILE]["max_abs_error_vs_keras"],
+                "text2image_mean_abs_error": models[tflite.TEXT_TO_IMAGE_FILE]["mean_abs_error_vs_keras"],
+                "generator_mean_abs_error": models[tflite.GENERATOR_FILE]["mean_abs_error_vs_keras"],
             }
     float32_bytes = variants["none"]["text2image_bytes"]
     for variant in variants.values():

@@ -1,0 +1,107 @@
+"""Which layers' 8-bit weights move the picture: rounding one layer at a time.
+
+`sagan-tf export --quantize dynamic_int8` stores weights in 8 bits: symmetric,
+one scale per output channel (one per tensor for the embedding table), and
+only tensors of at least 1,024 elements, as the TF 2.21 converter does. This
+rounds the weights of one layer of a trained workdir's Keras encoder and
+generator at a time in that way, keeps every other weight and all
+activations in float32, and reports how far the images move (max and mean
+|rounded - float| on [-1, 1]); then all layers together. A layer whose
+rounding alone moves a pixel by more than a target no converter setting
+can meet that target with 8-bit weights:
+
+    python benchmarks/int8_layer_sensitivity.py --workdir runs/shapes
+"""
+
+import argparse
+import json
+import os
+
+import keras
+import numpy as np
+
+from sagan_tf import config as config_lib
+from sagan_tf.deploy import tflite
+from sagan_tf.inference import TextToImage
+from sagan_tf.workdir import Workdir
+
+# The converter leaves smaller weight tensors in float32.
+MIN_QUANTIZED_ELEMENTS = 1024
+
+
+def round_to_int8(weights, axis):
+    """`weights` rounded to 127 symmetric levels per slice along `axis` (None: per tensor)."""
+    weights = np.asarray(weights, np.float32)
+    reduce = None if axis is None else tuple(i for i in range(weights.ndim) if i != axis % weights.ndim)
+    scale = np.abs(weights).max(axis=reduce, keepdims=True) / 127.0
+    scale = np.where(scale == 0, 1.0, scale)
+    return np.round(weights / scale) * scale
+
+
+def output_channel_axis(layer):
+    """The axis TFLite keeps one scale per, for a layer's kernels."""
+    if isinstance(layer, keras.layers.Embedding):
+        return None
+    # Keras stores transposed-convolution kernels as (h, w, out, in).
+    return -2 if isinstance(layer, keras.layers.Conv2DTranspose) else -1
+
+
+def quantized_layers(model, min_elements):
+    """(name, layer) of every leaf layer of `model` with a weight of `min_elements` or more."""
+    # Keras has no public walk over nested layers (Bidirectional -> LSTM -> cell).
+    for layer in model._flatten_layers(include_self=False):
+        if layer._flatten_layers(include_self=False):
+            continue
+        if any(len(w.shape) >= 2 and np.prod(w.shape) >= min_elements for w in layer.weights):
+            # A loaded model's paths may or may not start with its own name.
+            path = layer.path if layer.path.startswith(f"{model.name}/") else f"{model.name}/{layer.path}"
+            yield path, layer
+
+
+def rounded_weights(layer, min_elements):
+    axis = output_channel_axis(layer)
+    return [round_to_int8(w, axis) if w.ndim >= 2 and w.size >= min_elements else w
+            for w in layer.get_weights()]
+
+
+def sensitivity(model, images=64, seed=0, min_elements=MIN_QUANTIZED_ELEMENTS):
+    """{"layers": [{layer, class, elements, max, mean}], "all": {max, mean}} for a TextToImage."""
+    token_ids, noise = tflite.parity_inputs(model, images, np.random.default_rng(seed))
+
+    def generate():
+        return np.asarray(model.images(np.asarray(model.encoder(token_ids, training=False)), noise))
+
+    reference = generate()
+
+    def change():
+        moved = np.abs(generate() - reference)
+        return {"max": round(float(moved.max()), 4), "mean": round(float(moved.mean()), 5)}
+
+    rows, originals = [], {}
+    for name, layer in [*quantized_layers(model.encoder, min_elements),
+                        *quantized_layers(model.generator, min_elements)]:
+        originals[name] = (layer, layer.get_weights())
+        layer.set_weights(rounded_weights(layer, min_elements))
+        rows.append({"layer": name, "class": type(layer).__name__,
+                     "elements": int(sum(np.prod(w.shape) for w in layer.weights)), **change()})
+        layer.set_weights(originals[name][1])
+    for layer, _ in originals.values():
+        layer.set_weights(rounded_weights(layer, min_elements))
+    together = change()
+    for layer, weights in originals.values():
+        layer.set_weights(weights)
+    return {"images": images, "layers": rows, "all": together}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", required=True, help="a workdir with a trained encoder and GAN")
+    parser.add_argument("--images", type=int, default=64, help="images the changes are measured on")
+    args = parser.parse_args(argv)
+    workdir = Workdir(args.workdir)
+    model = TextToImage.from_workdir(workdir, config_lib.load(workdir.config_path))
+    print(json.dumps({"workdir": os.path.abspath(args.workdir), **sensitivity(model, args.images)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
