@@ -17,6 +17,7 @@ from PIL import Image
 from sagan_tf import cli
 from sagan_tf.deploy import tflite
 from sagan_tf.text.tokenizer import standardize_caption
+from tests import cli_runner
 from tests.deploy_fixture import (  # noqa: F401  (pytest fixtures)
     AWKWARD_CAPTIONS, CAPTIONS, CONDITION_DIM, IMAGE_SIZE, MAX_LENGTH, NOISE_DIM, keras_images,
     load_models, tiny_workdir)
@@ -285,3 +286,20 @@ def test_bench_reports_every_variant_against_keras(tiny_workdir):
     ratio = report["targets"]["dynamic_int8_size_ratio"]
     assert ratio["value"] == report["variants"]["dynamic_int8"]["size_ratio"] and ratio["limit"] == 0.27
     assert ratio["met"] == (ratio["value"] <= 0.27)
+
+
+def test_bench_export_command_prints_a_table_and_the_json(tiny_workdir, capsys):
+    status, out, _ = cli_runner.run(capsys, "bench", "export", "--workdir", tiny_workdir[0].path,
+                                    "--runs", "2", "--json")
+    assert status == 0
+    report = cli_runner.last_json(out)
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:-1]}
+    assert set(rows) >= {"variant", "keras", *tflite.QUANTIZATIONS}
+    for quantize in tflite.QUANTIZATIONS:
+        variant = report["variants"][quantize]
+        row = rows[quantize]
+        assert float(row[1]) == pytest.approx(variant["text2image_bytes"] / 1e6, abs=0.05)
+        assert float(row[3]) == pytest.approx(variant["text2image_ms"], abs=0.005)
+        assert float(row[5]) == pytest.approx(variant["text2image_max_abs_error"], rel=0.05)
+        assert float(row[8]) == pytest.approx(variant["text2image_mean_abs_error"], rel=0.05)
+    assert "target dynamic_int8_size_ratio:" in out

@@ -69,5 +69,19 @@ def bench_export(args):
 
     workdir, config = setup(args)
     result = run_bench(workdir, config, runs=args.runs, threads=args.threads)
-    print(json.dumps(result, indent=1))
+    print(f"batch 1, {result['threads']} threads, median of {result['runs']} runs; "
+          "|TFLite - Keras| on images in [-1, 1] (text2image / generator)")
+    print(f"{'variant':>13} {'text2image MB':>13} {'x float32':>9} {'text->image ms':>14} "
+          f"{'generator ms':>12} {'max |error|':>17} {'mean |error|':>17}")
+    keras_ms = result["keras"]
+    print(f"{'keras':>13} {'-':>13} {'-':>9} {keras_ms['text2image_ms']:14.2f} {keras_ms['generator_ms']:12.2f}")
+    for quantize, variant in result["variants"].items():
+        errors = {statistic: f"{variant[f'text2image_{statistic}_abs_error']:.2g} / "
+                             f"{variant[f'generator_{statistic}_abs_error']:.2g}" for statistic in ("max", "mean")}
+        print(f"{quantize:>13} {variant['text2image_bytes'] / 1e6:13.1f} {variant['size_ratio']:9.2f} "
+              f"{variant['text2image_ms']:14.2f} {variant['generator_ms']:12.2f} "
+              f"{errors['max']:>17} {errors['mean']:>17}")
+    for name, target in result["targets"].items():
+        print(f"target {name}: {target['value']:.3g} (at most {target['limit']}): "
+              f"{'met' if target['met'] else 'NOT met'}")
     return result
