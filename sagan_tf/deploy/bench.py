@@ -60,8 +60,8 @@ def bench_export(workdir, config, runs=50, threads=2, checkpoint=None):
     Returns:
         A dict: `keras` (ms per image), `variants` (per quantization: file
         bytes, size ratio to float32, ms per image, max and mean error vs
-        Keras) and
-        `targets` (each target with its measured value and whether it is met).
+        Keras) and `targets` (each target with its measured value and
+        whether it is met).
     """
     if runs < 1 or threads < 1:
         raise ValueError(f"runs and threads must be at least 1, got runs={runs}, threads={threads}")
