@@ -171,7 +171,7 @@ def test_int8_sensitivity_benchmark_rounds_each_quantized_layer_and_restores_it(
         report = benchmark.sensitivity(model, images=8, min_elements=min_elements)
         names = [row["layer"] for row in report["layers"]]
         assert len(names) == len(set(names)) and {row["class"] for row in report["layers"]} == classes
-        encoder_rows = sum(name.startswith("text_encoder/") for name in names)
+        encoder_rows = sum(name.startswith(f"{model.encoder.name}/") for name in names)
         # embedding, two LSTM cells, w_s1, w_s2, hidden, sentence_vector
         assert encoder_rows == (7 if min_elements == 1 else 0)
         for row in report["layers"]:
