@@ -46,13 +46,18 @@ def output_channel_axis(layer):
     return -2 if isinstance(layer, keras.layers.Conv2DTranspose) else -1
 
 
+def is_quantized(weight, min_elements):
+    """Whether the converter stores `weight` (a variable or array) in int8."""
+    return len(weight.shape) >= 2 and np.prod(weight.shape) >= min_elements
+
+
 def quantized_layers(model, min_elements):
     """(name, layer) of every leaf layer of `model` with a weight of `min_elements` or more."""
     # Keras has no public walk over nested layers (Bidirectional -> LSTM -> cell).
     for layer in model._flatten_layers(include_self=False):
         if layer._flatten_layers(include_self=False):
             continue
-        if any(len(w.shape) >= 2 and np.prod(w.shape) >= min_elements for w in layer.weights):
+        if any(is_quantized(w, min_elements) for w in layer.weights):
             # A loaded model's paths may or may not start with its own name.
             path = layer.path if layer.path.startswith(f"{model.name}/") else f"{model.name}/{layer.path}"
             yield path, layer
@@ -60,8 +65,7 @@ def quantized_layers(model, min_elements):
 
 def rounded_weights(layer, min_elements):
     axis = output_channel_axis(layer)
-    return [round_to_int8(w, axis) if w.ndim >= 2 and w.size >= min_elements else w
-            for w in layer.get_weights()]
+    return [round_to_int8(w, axis) if is_quantized(w, min_elements) else w for w in layer.get_weights()]
 
 
 def sensitivity(model, images=64, seed=0, min_elements=MIN_QUANTIZED_ELEMENTS):
@@ -77,18 +81,18 @@ def sensitivity(model, images=64, seed=0, min_elements=MIN_QUANTIZED_ELEMENTS):
         moved = np.abs(generate() - reference)
         return {"max": round(float(moved.max()), 4), "mean": round(float(moved.mean()), 5)}
 
-    rows, originals = [], {}
+    rows, originals = [], []
     for name, layer in [*quantized_layers(model.encoder, min_elements),
                         *quantized_layers(model.generator, min_elements)]:
-        originals[name] = (layer, layer.get_weights())
+        originals.append((layer, layer.get_weights()))
         layer.set_weights(rounded_weights(layer, min_elements))
         rows.append({"layer": name, "class": type(layer).__name__,
                      "elements": int(sum(np.prod(w.shape) for w in layer.weights)), **change()})
-        layer.set_weights(originals[name][1])
-    for layer, _ in originals.values():
+        layer.set_weights(originals[-1][1])
+    for layer, _ in originals:
         layer.set_weights(rounded_weights(layer, min_elements))
     together = change()
-    for layer, weights in originals.values():
+    for layer, weights in originals:
         layer.set_weights(weights)
     return {"images": images, "layers": rows, "all": together}
 
