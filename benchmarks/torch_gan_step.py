@@ -74,6 +74,8 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="0: PyTorch's default")
+    parser.add_argument("--reuse-fakes", action="store_true",
+                        help="the G update reuses the D update's fakes (gan.reuse_fakes)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,9 +100,10 @@ def main():
                            + F.binary_cross_entropy_with_logits(discriminator(fake.detach(), phi), zeros)))
         d_loss.backward()
         d_opt.step()
-        # Fresh noise for the generator step, as the Keras train_step does.
         g_opt.zero_grad()
-        fake = generator(torch.randn(args.batch, noise_dim), phi)
+        if not args.reuse_fakes:
+            # Fresh noise for the generator step, as the Keras train_step does by default.
+            fake = generator(torch.randn(args.batch, noise_dim), phi)
         g_loss = F.binary_cross_entropy_with_logits(discriminator(fake, phi), ones)
         g_loss.backward()
         g_opt.step()

@@ -129,6 +129,9 @@ class GANConfig:
     # TAC-GAN auxiliary class loss (not in the SPEC; 0 is plain GAN-CLS): D
     # also names the class of real images, G is pushed to the caption's class.
     class_loss_weight: float = 0.0
+    # The G update reuses the D update's fakes instead of fresh noise: one
+    # generator forward pass less per step (see TextToImageGAN).
+    reuse_fakes: bool = False
 
     def validate(self, check):
         check(self.noise_dim >= 1, "noise_dim", "must be >= 1")

@@ -98,6 +98,29 @@ def test_gan_int_adds_the_interpolated_term():
     assert changed(before, gan.generator.trainable_variables)
 
 
+def test_reused_fakes_get_the_update_fresh_noise_gets_when_it_repeats_the_first():
+    noise = sample_noise(tiny_gan.BATCH, tiny_gan.NOISE_DIM, seed=3)
+    initial, generators, draws = None, [], []
+    for reuse_fakes in (False, True):
+        gan = tiny_gan.compile_gan(tiny_gan.make_gan(reuse_fakes=reuse_fakes))
+        state = gan.seed_generator.state.numpy().copy()
+        gan.fit(tiny_gan.batches(steps=1), verbose=0)
+        draws.append(int((gan.seed_generator.state.numpy() - state)[1]))
+        # The same noise for the generator update: G must then get the same
+        # gradient through the D step's fakes, judged by the updated D.
+        gan = tiny_gan.compile_gan(tiny_gan.make_gan(reuse_fakes=reuse_fakes))
+        initial = initial or gan.get_weights()
+        gan.set_weights(initial)
+        gan._replica_noise = lambda batch_size: noise
+        before = snapshot(gan.generator.trainable_variables)
+        gan.fit(tiny_gan.batches(steps=1), verbose=0)
+        assert changed(before, gan.generator.trainable_variables)
+        generators.append(snapshot(gan.generator.trainable_variables))
+    assert draws == [2, 1]
+    for fresh, reused in zip(*generators):
+        np.testing.assert_allclose(reused, fresh, rtol=1e-5, atol=1e-7)
+
+
 def test_class_loss_adds_the_auxiliary_terms_and_logs():
     classes = 4
     gan = tiny_gan.compile_gan(tiny_gan.make_gan(num_classes=classes, class_loss_weight=0.5))
@@ -195,11 +218,11 @@ def test_save_and_load_round_trip(trained, tmp_path):
 
 
 def test_config_round_trip():
-    gan = tiny_gan.make_gan(noise="uniform", gan_int=True, int_beta=0.3, seed=11)
+    gan = tiny_gan.make_gan(noise="uniform", gan_int=True, int_beta=0.3, seed=11, reuse_fakes=True)
     rebuilt = TextToImageGAN.from_config(gan.get_config())
     assert rebuilt.get_config() == gan.get_config()
-    settings = (rebuilt.noise, rebuilt.gan_int, rebuilt.int_beta, rebuilt.noise_dim)
-    assert settings == ("uniform", True, 0.3, 8)
+    settings = (rebuilt.noise, rebuilt.gan_int, rebuilt.int_beta, rebuilt.noise_dim, rebuilt.reuse_fakes)
+    assert settings == ("uniform", True, 0.3, 8, True)
     assert rebuilt.generator.get_config() == gan.generator.get_config()
 
 

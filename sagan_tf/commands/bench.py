@@ -49,6 +49,8 @@ def _torch_images_per_second(config, steps, warmup):
     command = [sys.executable, TORCH_SCRIPT, "--batch", str(config.train.batch_size),
                "--image-size", str(config.data.image_size), "--ngf", str(config.gan.ngf),
                "--ndf", str(config.gan.ndf), "--steps", str(steps), "--warmup", str(warmup)]
+    if config.gan.reuse_fakes:
+        command.append("--reuse-fakes")
     finished = subprocess.run(command, capture_output=True, text=True)
     if finished.returncode != 0:
         last_line = (finished.stderr.strip().splitlines() or [""])[-1]

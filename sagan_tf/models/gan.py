@@ -115,6 +115,9 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         int_beta: interpolation weight of the matching caption in GAN-INT.
         seed: seed of the training noise stream (`None`: random).
         class_loss_weight: weight of the auxiliary class loss; 0 is GAN-CLS.
+        reuse_fakes: the generator update back-propagates through the images
+            the discriminator update judged (as PyTorch's DCGAN example does)
+            instead of drawing fresh noise: one generator pass a step less.
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         int_beta=0.5,
         seed=None,
         class_loss_weight=0.0,
+        reuse_fakes=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -148,6 +152,7 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         self.int_beta = int_beta
         self.seed = seed
         self.class_loss_weight = class_loss_weight
+        self.reuse_fakes = reuse_fakes
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -253,9 +258,13 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
             d_loss += self.class_loss_weight * gan_losses.class_loss(real_classes, labels)
         return logits, d_loss, real_classes
 
-    def _generator_loss(self, noise, matching, labels, training):
-        """(per-example G loss, class logits D gives the fakes or None)."""
-        fakes = self.generator([noise, matching], training=training)
+    def _generator_loss(self, noise, matching, labels, training, fakes=None):
+        """(per-example G loss, class logits D gives the fakes or None).
+
+        `fakes` are G's images for `noise` when the caller already has them.
+        """
+        if fakes is None:
+            fakes = self.generator([noise, matching], training=training)
         fake_logits, fake_classes = self._judge(fakes, matching, training)
         per_example = gan_losses.generator_loss(fake_logits)
         if self.class_loss_weight:
@@ -281,18 +290,20 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
         batch_size = ops.shape(images)[0]
 
         noise = self._replica_noise(batch_size)
-        fakes = self.generator([noise, matching], training=True)
-        with tf.GradientTape() as tape:
-            logits, d_loss, real_classes = self._discriminate(
-                images, matching, mismatched, fakes, labels, training=True)
-            objective = self._objective(self.d_optimizer, d_loss)
-        self._apply(self.d_optimizer, tape, objective, self.discriminator.trainable_variables)
+        with tf.GradientTape() as g_tape:
+            fakes = self.generator([noise, matching], training=True)
+            with g_tape.stop_recording(), tf.GradientTape() as d_tape:
+                logits, d_loss, real_classes = self._discriminate(
+                    images, matching, mismatched, fakes, labels, training=True)
+                objective = self._objective(self.d_optimizer, d_loss)
+            self._apply(self.d_optimizer, d_tape, objective, self.discriminator.trainable_variables)
 
-        noise = self._replica_noise(batch_size)
-        with tf.GradientTape() as tape:
-            g_loss, fake_classes = self._generator_loss(noise, matching, labels, training=True)
+            if not self.reuse_fakes:
+                noise, fakes = self._replica_noise(batch_size), None
+            # The updated D judges the fakes (as in Reed et al.'s alternating steps).
+            g_loss, fake_classes = self._generator_loss(noise, matching, labels, True, fakes)
             objective = self._objective(self.g_optimizer, g_loss)
-        self._apply(self.g_optimizer, tape, objective, self.generator.trainable_variables)
+        self._apply(self.g_optimizer, g_tape, objective, self.generator.trainable_variables)
 
         return self._track(d_loss, g_loss, logits, labels, (real_classes, fake_classes))
 
@@ -329,6 +340,7 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
                 "int_beta": self.int_beta,
                 "seed": self.seed,
                 "class_loss_weight": self.class_loss_weight,
+                "reuse_fakes": self.reuse_fakes,
             }
         )
         return config

@@ -33,7 +33,8 @@ def build_gan(config, condition_dim, strategy, num_classes=0):
                                       num_classes=class_head)
         gan = TextToImageGAN(generator, discriminator, noise_dim=config.gan.noise_dim, noise=config.gan.noise,
                              gan_int=config.gan.gan_int, int_beta=config.gan.int_beta, seed=config.train.seed,
-                             class_loss_weight=config.gan.class_loss_weight)
+                             class_loss_weight=config.gan.class_loss_weight,
+                             reuse_fakes=config.gan.reuse_fakes)
         gan.compile(
             d_optimizer=keras.optimizers.Adam(config.train.learning_rate, beta_1=config.train.beta_1),
             g_optimizer=keras.optimizers.Adam(config.train.learning_rate, beta_1=config.train.beta_1),
