@@ -32,16 +32,6 @@ SETTINGS = {
 }
 
 
-def convert_with(saved_model_dir, out_dir, flags):
-    """Both TFLite files converted with `flags` set on the converter: {file name: path}."""
-    paths = {}
-    for name, key in tflite.SIGNATURE_KEYS.items():
-        paths[name] = os.path.join(out_dir, name)
-        with open(paths[name], "wb") as f:
-            f.write(tflite.convert(saved_model_dir, key, "dynamic_int8", **flags))
-    return paths
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True, help="a workdir with a trained encoder and GAN")
@@ -56,7 +46,7 @@ def main(argv=None):
         for setting, flags in SETTINGS.items():
             out_dir = os.path.join(scratch, setting)
             os.makedirs(out_dir)
-            paths = convert_with(saved_model_dir, out_dir, flags)
+            paths = tflite.convert_models(saved_model_dir, out_dir, "dynamic_int8", **flags)
             errors = tflite.measure_parity(model, paths, args.batch)
             results[setting] = {name: {"max_abs_error": round(errors[name]["max"], 4),
                                        "mean_abs_error": round(errors[name]["mean"], 4),

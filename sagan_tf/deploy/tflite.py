@@ -96,6 +96,16 @@ def convert(saved_model_dir, signature_key, quantize, **converter_attributes):
                          f"({quantize}): {str(error).strip().splitlines()[0]}") from None
 
 
+def convert_models(saved_model_dir, out_dir, quantize, **converter_attributes):
+    """Both TFLite files from an archive written by `build_archive`: {file name: path}."""
+    paths = {}
+    for name, key in SIGNATURE_KEYS.items():
+        paths[name] = os.path.join(out_dir, name)
+        with open(paths[name], "wb") as f:
+            f.write(convert(saved_model_dir, key, quantize, **converter_attributes))
+    return paths
+
+
 def signature_runner(path, num_threads=2):
     """The single signature of a .tflite file, ready to call with keyword arrays."""
     return Interpreter(model_path=path, num_threads=num_threads).get_signature_runner()
@@ -159,12 +169,9 @@ def export_tflite(workdir, config, out_dir=None, quantize="none", batch=None, ch
     model = TextToImage.from_workdir(workdir, config, checkpoint)
     out_dir = os.path.abspath(out_dir or workdir.join("export", f"tflite-{quantize}"))
     os.makedirs(out_dir, exist_ok=True)
-    paths = {name: os.path.join(out_dir, name) for name in SIGNATURE_KEYS}
     with tempfile.TemporaryDirectory() as saved_model_dir:
         build_archive(model, batch).write_out(saved_model_dir, verbose=False)
-        for name, key in SIGNATURE_KEYS.items():
-            with open(paths[name], "wb") as f:
-                f.write(convert(saved_model_dir, key, quantize))
+        paths = convert_models(saved_model_dir, out_dir, quantize)
     shutil.copyfile(os.path.join(workdir.encoder_dir, VOCAB_FILE), os.path.join(out_dir, VOCAB_FILE))
     card = model_card(model, quantize, batch, paths, measure_parity(model, paths, batch))
     with open(os.path.join(out_dir, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
