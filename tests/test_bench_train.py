@@ -2,6 +2,7 @@ import pytest
 
 from sagan_tf import config as config_module
 from sagan_tf.training import bench, precision
+from tests.benchmark_scripts import load_benchmark
 from tests.tiny_configs import TINY_GAN
 
 
@@ -15,3 +16,14 @@ def test_bench_train_times_full_steps(class_loss_weight):
     # What the machine computes fast, beside the figures.
     assert result["cpu_bfloat16_units"] == precision.native_bfloat16_cpu(precision.cpu_flags())
     assert result["what_auto_picks"] == precision.resolve("auto")
+
+
+def test_reuse_fakes_benchmark_times_both_steps_alternately():
+    benchmark = load_benchmark("reuse_fakes")
+    config = config_module.load(None, [*TINY_GAN, "data.image_size=16", "encoder.output_dim=16"])
+    result = benchmark.compare(config, mode="graph", rounds=2, steps=2, warmup=1)
+    assert [len(figures) for figures in result["runs"].values()] == [2, 2]
+    assert all(figure > 0 for figures in result["runs"].values() for figure in figures)
+    assert result["ratio"] == round(result["reused_fakes"] / result["fresh_noise"], 3)
+    for name in ("fresh_noise", "reused_fakes"):
+        assert min(result["runs"][name]) <= result[name] <= max(result["runs"][name])

@@ -1,5 +1,4 @@
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -18,6 +17,7 @@ from sagan_tf import cli
 from sagan_tf.deploy import tflite
 from sagan_tf.text.tokenizer import standardize_caption
 from tests import cli_runner
+from tests.benchmark_scripts import load_benchmark
 from tests.deploy_fixture import (  # noqa: F401  (pytest fixtures)
     AWKWARD_CAPTIONS, CAPTIONS, CONDITION_DIM, IMAGE_SIZE, MAX_LENGTH, NOISE_DIM, keras_images,
     load_models, tiny_workdir)
@@ -50,15 +50,6 @@ def random_inputs(tokenizer, count, seed):
     captions = [" ".join(rng.choice(words, rng.integers(0, 12))) for _ in range(count)]
     noise = rng.normal(size=(count, NOISE_DIM)).astype(np.float32)
     return tokenizer(captions).numpy().astype(np.int32), noise
-
-
-def load_benchmark(name):
-    """A script of benchmarks/ as a module (the folder is not a package)."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_script(folder, *args, cwd):
