@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ import tiny_gan
 from sagan_tf.models import gan_losses
 from sagan_tf.models.discriminator import Discriminator
 from sagan_tf.models.gan import TextToImageGAN, sample_noise
+from sagan_tf.training.callbacks import AtomicBackupAndRestore
 
 LOG_NAMES = {"d_loss", "g_loss", "d_real", "d_wrong", "d_fake"}
 
@@ -226,23 +229,50 @@ def test_config_round_trip():
     assert rebuilt.generator.get_config() == gan.generator.get_config()
 
 
-def test_backup_and_restore_resumes_optimizer_state(tmp_path):
-    class StopAfterFirstEpoch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:
-                raise RuntimeError("interrupted")
+class StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("interrupted")
 
+
+def test_backup_and_restore_resumes_optimizer_state(tmp_path):
     backup = str(tmp_path / "backup")
     gan = tiny_gan.compile_gan(tiny_gan.make_gan())
     with pytest.raises(RuntimeError, match="interrupted"):
         gan.fit(tiny_gan.batches(), epochs=2, verbose=0,
-                callbacks=[keras.callbacks.BackupAndRestore(backup), StopAfterFirstEpoch()])
+                callbacks=[AtomicBackupAndRestore(backup), StopAfterFirstEpoch()])
+    assert AtomicBackupAndRestore.read_position(backup) == {"epoch": 1}
+    # A later save killed half-way leaves its scratch file, never a torn backup.
+    with open(os.path.join(backup, ".incoming-latest.weights.h5"), "wb") as f:
+        f.write(b"\x89HDF\r\n torn")
     resumed = tiny_gan.compile_gan(tiny_gan.make_gan())
-    history = resumed.fit(tiny_gan.batches(), epochs=2, verbose=0,
-                          callbacks=[keras.callbacks.BackupAndRestore(backup)])
+    history = resumed.fit(tiny_gan.batches(), epochs=2, verbose=0, callbacks=[AtomicBackupAndRestore(backup)])
     # Only the second epoch ran, on top of the first epoch's optimizer state.
     assert len(history.history["d_loss"]) == 1
     assert resumed.d_optimizer.iterations.numpy() == 2 * tiny_gan.STEPS
+    assert AtomicBackupAndRestore.read_position(backup) == {"epoch": 2}
+    assert sorted(os.listdir(backup)) == ["latest.weights.h5"]
+
+
+def test_a_save_that_fails_keeps_the_previous_backup(tmp_path, monkeypatch):
+    backup = str(tmp_path / "backup")
+    gan = tiny_gan.compile_gan(tiny_gan.make_gan())
+    gan.fit(tiny_gan.batches(), epochs=1, verbose=0, callbacks=[AtomicBackupAndRestore(backup)])
+    saved = gan.d_optimizer.iterations.numpy()
+
+    def torn_save(filepath, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(b"\x89HDF")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gan, "save_weights", torn_save)
+    with pytest.raises(KeyboardInterrupt):
+        gan.fit(tiny_gan.batches(), epochs=2, initial_epoch=1, verbose=0,
+                callbacks=[AtomicBackupAndRestore(backup)])
+    resumed = tiny_gan.compile_gan(tiny_gan.make_gan())
+    resumed.fit(tiny_gan.batches(), epochs=1, verbose=0, callbacks=[AtomicBackupAndRestore(backup)])
+    assert resumed.d_optimizer.iterations.numpy() == saved  # restored, nothing left to run
+    assert sorted(os.listdir(backup)) == ["latest.weights.h5"]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sagan_tf import cli
+from sagan_tf.training.callbacks import ExactBackupAndRestore
 from tests.cli_runner import last_json, run
 from tests.conftest import REPO
 from tests.tiny_configs import TINY_DATA, TINY_ENCODER, TINY_GAN, overrides
@@ -109,13 +110,9 @@ def test_mixed_bfloat16_training_runs(encoder_workdir, tmp_path, capsys):
 
 
 def _metadata(workdir):
-    paths = glob.glob(os.path.join(workdir, "gan", "backup", "*", "worker_0", "training_metadata.json"))
-    if not paths:
-        return None
-    try:
-        return json.load(open(paths[0]))
-    except ValueError:
-        return None
+    """The training position of worker 0's backup, or None before the first one."""
+    directories = glob.glob(os.path.join(workdir, "gan", "backup", "*", "worker_0"))
+    return ExactBackupAndRestore.read_position(directories[0]) if directories else None
 
 
 def test_killed_run_resumes_with_the_same_number_of_steps(encoder_workdir, tmp_path):

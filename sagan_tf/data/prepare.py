@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from sagan_tf import files
+
 LOAD_SCALE = 76 / 64
 
 
@@ -43,10 +45,8 @@ def split_images(dataset, split, size, cache_dir, workers=None):
     images, kept = decode_images(dataset, with_images, size, workers)
     position = {e.name: row for row, e in enumerate(with_images)}
     rows = [position[e.name] for e in kept]
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, images=images, rows=np.asarray(rows, np.int64))
-    os.replace(tmp, path)
+    with files.written_atomically(path) as scratch:
+        np.savez(scratch, images=images, rows=np.asarray(rows, np.int64))
     return images, kept
 
 

@@ -15,6 +15,7 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw
 
+from sagan_tf import files
 from sagan_tf.data import shapes_grammar as grammar
 from sagan_tf.data.records import CaptionedDataset, Example
 
@@ -182,9 +183,8 @@ def save(dataset, path):
     examples = [dict(split=split, name=e.name, captions=e.captions, label=e.label,
                      image_index=e.image_index, attributes=e.attributes)
                 for split, items in dataset.splits.items() for e in items]
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, images=dataset.images, examples=json.dumps(examples))
-    os.replace(tmp, path)
+    with files.written_atomically(path) as scratch:
+        np.savez(scratch, images=dataset.images, examples=json.dumps(examples))
 
 
 def load(path):

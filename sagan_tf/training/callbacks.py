@@ -1,15 +1,17 @@
-"""Callbacks for GAN training: samples, checkpoints, exact resume, NaN stop, iterator release times."""
+"""Training callbacks: samples, checkpoints, backups a kill cannot tear, exact resume, NaN stop,
+iterator release times."""
 
 import json
 import os
 import signal
 import time
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
 
-from sagan_tf import visualize
+from sagan_tf import files, visualize
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -52,9 +54,9 @@ class GANCheckpoint(keras.callbacks.Callback):
         self.every = every
 
     def save(self, tag):
-        os.makedirs(self.directory, exist_ok=True)
         for name, network in (("generator", self.model.generator), ("discriminator", self.model.discriminator)):
-            network.save(os.path.join(self.directory, f"{name}-{tag}.keras"))
+            with files.written_atomically(os.path.join(self.directory, f"{name}-{tag}.keras")) as scratch:
+                network.save(scratch)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0:
@@ -110,30 +112,72 @@ class IteratorReleaseClock(keras.callbacks.Callback):
         return None if self.last_epoch_ended is None else time.perf_counter() - self.last_epoch_ended
 
 
-class ExactBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that also knows how many steps of the epoch were done.
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore whose backup survives a kill at any moment.
+
+    Keras overwrites the weights file in place and keeps the epoch in a
+    second file, so a SIGKILL during a save leaves a torn HDF5 file (the
+    next run fails with "file signature not found") or weights and epoch
+    that disagree. Here the position is stored inside the weights file,
+    which is written beside the old one and renamed over it: a backup is
+    the previous one or the new one, whole.
+    """
+
+    WEIGHTS_FILE = "latest.weights.h5"
+    POSITION_ATTRIBUTE = "sagan_tf_training_position"
+
+    def __init__(self, backup_dir, save_freq="epoch"):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+
+    def position(self):
+        """What the backup records besides the weights: the epoch to resume at."""
+        return {"epoch": self._current_epoch}
+
+    @classmethod
+    def read_position(cls, backup_dir):
+        """The position saved with the backup in `backup_dir`, or None when there is none."""
+        path = os.path.join(backup_dir, cls.WEIGHTS_FILE)
+        if not os.path.exists(path):
+            return None
+        with h5py.File(path, "r") as f:
+            return json.loads(f.attrs[cls.POSITION_ATTRIBUTE])
+
+    def _save_model(self):
+        with files.written_atomically(os.path.join(self.backup_dir, self.WEIGHTS_FILE)) as scratch:
+            self.model.save_weights(scratch)
+            with h5py.File(scratch, "a") as f:
+                f.attrs[self.POSITION_ATTRIBUTE] = json.dumps(self.position())
+
+    def _load_model(self):
+        position = self.read_position(self.backup_dir)
+        if position is not None:
+            super()._load_model()
+            self.model._initial_epoch = position["epoch"]
+
+
+class ExactBackupAndRestore(AtomicBackupAndRestore):
+    """A backup that also knows how many steps of the epoch were done.
 
     Keras restores only the epoch; after a mid-epoch kill it would replay the
-    whole epoch. Here the metadata records the steps completed in the epoch,
+    whole epoch. Here the backup records the steps completed in the epoch,
     and `resume_point()` lets the trainer run just the rest of it, so an
     interrupted run makes exactly as many optimizer steps as an
     uninterrupted one. A backup is also written at every epoch end.
     """
 
     def __init__(self, backup_dir, save_freq, steps_done_offset=0):
-        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+        super().__init__(backup_dir, save_freq=save_freq)
         self.steps_done_offset = steps_done_offset
         self._steps_done = steps_done_offset
 
-    @staticmethod
-    def resume_point(backup_dir):
+    @classmethod
+    def resume_point(cls, backup_dir):
         """(epoch, steps done in it) of the last backup in `backup_dir`, or (0, 0)."""
-        path = os.path.join(backup_dir, "training_metadata.json")
-        if not os.path.exists(path):
-            return 0, 0
-        with open(path) as f:
-            metadata = json.load(f)
-        return metadata["epoch"], metadata.get("steps_done", 0)
+        position = cls.read_position(backup_dir) or {}
+        return position.get("epoch", 0), position.get("steps_done", 0)
+
+    def position(self):
+        return {**super().position(), "steps_done": self._steps_done}
 
     def on_epoch_begin(self, epoch, logs=None):
         # Keras leaves this at 0 until the first epoch ends after a restore.
@@ -147,15 +191,6 @@ class ExactBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
         self._steps_done = self.steps_done_offset = 0
         self._save_model()
-
-    def _save_model(self):
-        super()._save_model()
-        # Rewrite the metadata atomically with the step count of the epoch.
-        path = self._training_metadata_path
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"epoch": self._current_epoch, "steps_done": self._steps_done}, f)
-        os.replace(tmp, path)
 
 
 class GracefulTermination:

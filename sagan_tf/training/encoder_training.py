@@ -18,11 +18,13 @@ import time
 import keras
 import numpy as np
 
+from sagan_tf import files
 from sagan_tf.data import pipeline
 from sagan_tf.data import shapes_grammar as grammar
 from sagan_tf.models.caption_classifier import CaptionClassifier
 from sagan_tf.models.text_encoder import TextEncoder
 from sagan_tf.text.tokenizer import CaptionTokenizer, VocabularyMismatchError
+from sagan_tf.training.callbacks import AtomicBackupAndRestore
 
 ENCODER_FILE = "encoder.keras"
 METADATA_FILE = "encoder.json"
@@ -141,7 +143,7 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
         train_config.weight_decay, cosine_decay_steps(train_config, len(train_labels)))
     callbacks = [
         # Restores epoch, weights and optimizer state after an interruption.
-        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+        AtomicBackupAndRestore(backup_dir),
         keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=train_config.patience,
                                       restore_best_weights=True),
         keras.callbacks.ModelCheckpoint(os.path.join(encoder_dir, "best_classifier.weights.h5"),
@@ -267,7 +269,6 @@ def cached_sentence_vectors(workdir, encoder, tokenizer, examples, split):
                 return archive["vectors"]
     ids = tokenizer(index.texts).numpy().astype(np.int32)
     vectors = sentence_vectors(encoder, ids)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, vectors=vectors, key=key)
-    os.replace(tmp, path)
+    with files.written_atomically(path) as scratch:
+        np.savez(scratch, vectors=vectors, key=key)
     return vectors
