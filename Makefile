@@ -42,17 +42,22 @@ run: install
 	$(BIN)/sagan-tf export --workdir $(WORKDIR) --format savedmodel --out $(WORKDIR)/export/text2image
 	$(BIN)/sagan-tf export --workdir $(WORKDIR) --format tflite --quantize dynamic_int8
 
-# After `make run`: the same GAN on the two baseline encoders, judged by the
-# demo's domain classifier (README, "Encoder comparison").
-BASELINE_ENCODERS = lstm_last mean
+# After `make run`: the demo's GAN on other text encoders, judged by the
+# demo's domain classifier (README, "Encoder comparison"). GAN_SEED=n
+# repeats it with another training seed (noise and data order) in workdirs
+# ending in _seed<n>; list self_attention in ENCODERS to repeat the demo too.
+ENCODERS ?= lstm_last mean
+GAN_SEED ?= 0
+SEED_SUFFIX := $(if $(filter-out 0,$(GAN_SEED)),_seed$(GAN_SEED))
 compare-encoders: install
-	for kind in $(BASELINE_ENCODERS); do \
-	  $(BIN)/sagan-tf train-encoder --config $(CONFIG) --workdir $(WORKDIR)_$$kind --quiet \
+	for kind in $(ENCODERS); do \
+	  workdir=$(WORKDIR)_$${kind}$(SEED_SUFFIX); \
+	  $(BIN)/sagan-tf train-encoder --config $(CONFIG) --workdir $$workdir --quiet \
 	      --set encoder.kind=$$kind --set data.cache_dir=$(WORKDIR)/data && \
-	  $(BIN)/sagan-tf train-gan --workdir $(WORKDIR)_$$kind --quiet && \
-	  cp -r $(WORKDIR)/classifier $(WORKDIR)_$$kind/ && \
-	  $(BIN)/sagan-tf evaluate --workdir $(WORKDIR)_$$kind --quiet \
-	      --out $(WORKDIR)_$$kind/evaluation/report.json || exit 1; \
+	  $(BIN)/sagan-tf train-gan --workdir $$workdir --quiet --set train.seed=$(GAN_SEED) && \
+	  cp -r $(WORKDIR)/classifier $$workdir/ && \
+	  $(BIN)/sagan-tf evaluate --workdir $$workdir --quiet \
+	      --out $$workdir/evaluation/report.json || exit 1; \
 	done
 
 test: install
