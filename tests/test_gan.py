@@ -254,6 +254,24 @@ def test_backup_and_restore_resumes_optimizer_state(tmp_path):
     assert sorted(os.listdir(backup)) == ["latest.weights.h5"]
 
 
+def test_a_backup_in_keras_format_still_resumes(tmp_path):
+    backup = str(tmp_path / "backup")
+    gan = tiny_gan.compile_gan(tiny_gan.make_gan())
+    with pytest.raises(RuntimeError, match="interrupted"):
+        gan.fit(tiny_gan.batches(), epochs=2, verbose=0,
+                callbacks=[keras.callbacks.BackupAndRestore(backup), StopAfterFirstEpoch()])
+    assert AtomicBackupAndRestore.read_position(backup)["epoch"] == 1
+    resumed = tiny_gan.compile_gan(tiny_gan.make_gan())
+    history = resumed.fit(tiny_gan.batches(), epochs=2, verbose=0, callbacks=[AtomicBackupAndRestore(backup)])
+    assert len(history.history["d_loss"]) == 1
+    assert resumed.d_optimizer.iterations.numpy() == 2 * tiny_gan.STEPS
+    # A weights file with no position anywhere is refused, not resumed at epoch 0.
+    os.remove(os.path.join(backup, "training_metadata.json"))
+    gan.save_weights(os.path.join(backup, "latest.weights.h5"))
+    with pytest.raises(ValueError, match="records no training position; delete"):
+        AtomicBackupAndRestore.read_position(backup)
+
+
 def test_a_save_that_fails_keeps_the_previous_backup(tmp_path, monkeypatch):
     backup = str(tmp_path / "backup")
     gan = tiny_gan.compile_gan(tiny_gan.make_gan())

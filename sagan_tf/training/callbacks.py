@@ -140,7 +140,17 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if not os.path.exists(path):
             return None
         with h5py.File(path, "r") as f:
-            return json.loads(f.attrs[cls.POSITION_ATTRIBUTE])
+            stored = f.attrs.get(cls.POSITION_ATTRIBUTE)
+        if stored is not None:
+            return json.loads(stored)
+        # A backup written by Keras's own callback, as sagan_tf's were before they
+        # became atomic: its position is in a side file.
+        side_file = os.path.join(backup_dir, "training_metadata.json")
+        if not os.path.exists(side_file):
+            raise ValueError(f"the backup {path} records no training position; "
+                             f"delete {backup_dir} to train from the start")
+        with open(side_file) as f:
+            return json.load(f)
 
     def _save_model(self):
         with files.written_atomically(os.path.join(self.backup_dir, self.WEIGHTS_FILE)) as scratch:
