@@ -11,6 +11,7 @@ same machine load, and prints the median images/s of each and their ratio:
 """
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -21,11 +22,13 @@ from sagan_tf.training import bench
 
 def compare(config, mode="mixed_bfloat16", rounds=3, steps=20, warmup=3):
     """{"fresh_noise", "reused_fakes": median images/s, "ratio": reused / fresh, "runs": every figure}."""
-    runs = {"fresh_noise": [], "reused_fakes": []}
+    variants = {"fresh_noise": False, "reused_fakes": True}
+    configs = {name: dataclasses.replace(config, gan=dataclasses.replace(config.gan, reuse_fakes=reuse))
+               for name, reuse in variants.items()}
+    runs = {name: [] for name in variants}
     for _ in range(rounds):
-        for name, reuse_fakes in (("fresh_noise", False), ("reused_fakes", True)):
-            config.gan.reuse_fakes = reuse_fakes
-            runs[name].append(round(bench.images_per_second(config, mode, steps, warmup), 2))
+        for name, variant in configs.items():
+            runs[name].append(round(bench.images_per_second(variant, mode, steps, warmup), 2))
     medians = {name: float(np.median(figures)) for name, figures in runs.items()}
     return {"mode": mode, **medians, "ratio": round(medians["reused_fakes"] / medians["fresh_noise"], 3),
             "runs": runs, "steps": steps, "batch_size": config.train.batch_size,

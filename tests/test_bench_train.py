@@ -23,6 +23,7 @@ def test_reuse_fakes_benchmark_times_both_steps_alternately():
     config = config_module.load(None, [*TINY_GAN, "data.image_size=16", "encoder.output_dim=16"])
     result = benchmark.compare(config, mode="graph", rounds=2, steps=2, warmup=1)
     assert [len(figures) for figures in result["runs"].values()] == [2, 2]
+    assert config.gan.reuse_fakes is False  # the caller's config is left as it was
     assert all(figure > 0 for figures in result["runs"].values() for figure in figures)
     assert result["ratio"] == round(result["reused_fakes"] / result["fresh_noise"], 3)
     for name in ("fresh_noise", "reused_fakes"):
