@@ -295,19 +295,58 @@ def from_dict(values, overrides=(), source="<config>"):
     return config
 
 
-def load(path=None, overrides=()):
-    """Loads a YAML config file (or the defaults when `path` is None)."""
-    if path is None:
-        return from_dict({}, overrides, source="<defaults>")
+def _merged(base, child):
+    """`child` over `base`: sections merge key by key, everything else is replaced."""
+    merged = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_tree(path, chain=()):
+    """The YAML tree of `path` over the trees of the configs its `base:` names."""
     if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
+        named_by = f"{chain[-1]}: base config " if chain else "config file "
+        raise ConfigError(f"{named_by}not found: {path}")
+    if os.path.abspath(path) in map(os.path.abspath, chain):
+        raise ConfigError(f"{path}: base configs loop: {' -> '.join([*chain, path])}")
     with open(path, encoding="utf-8") as f:
         try:
             values = yaml.safe_load(f)
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    config = from_dict(values, overrides, source=path)
-    # Relative data roots are relative to the config file, so configs travel.
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: the config must be a mapping")
+    values = dict(values)
+    data = values.get("data")
+    # Relative data roots are relative to the file that names them, so configs travel.
+    if isinstance(data, dict) and isinstance(data.get("root"), str) and data["root"]:
+        values["data"] = {**data, "root": os.path.normpath(
+            os.path.join(os.path.dirname(os.path.abspath(path)), data["root"]))}
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must name a config file, got {base!r}")
+    base_path = os.path.join(os.path.dirname(path), base)
+    return _merged(_read_tree(base_path, (*chain, path)), values)
+
+
+def load(path=None, overrides=()):
+    """Loads a YAML config file (or the defaults when `path` is None).
+
+    A file may start from another with `base: other.yaml` (relative to the
+    file) and list only what differs; sections merge key by key.
+    """
+    if path is None:
+        return from_dict({}, overrides, source="<defaults>")
+    config = from_dict(_read_tree(path), overrides, source=path)
+    # A relative root given with --set is relative to the config file too.
     if config.data.root and not os.path.isabs(config.data.root):
         config.data.root = os.path.normpath(
             os.path.join(os.path.dirname(os.path.abspath(path)), config.data.root))

@@ -89,3 +89,41 @@ def test_save_and_reload_round_trip(tmp_path):
     config = config_lib.load(None, ["encoder.hops=4"])
     config.save(str(tmp_path / "saved.yaml"))
     assert config_lib.load(str(tmp_path / "saved.yaml")) == config
+
+
+def test_a_config_starts_from_its_base(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "base.yaml").write_text(
+        "data:\n  name: cub\n  root: birds\n  image_size: 32\n"
+        "encoder:\n  hops: 4\n  attention_units: 64\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("base: shared/base.yaml\nencoder:\n  hops: 8\ntrain:\n  epochs: 2\n")
+    config = config_lib.load(str(child), ["train.batch_size=8"])
+    # Sections merge key by key; the child and --set win.
+    assert (config.encoder.hops, config.encoder.attention_units) == (8, 64)
+    assert (config.data.name, config.data.image_size) == ("cub", 32)
+    assert (config.train.epochs, config.train.batch_size) == (2, 8)
+    # A root is relative to the file that names it, not to the file that uses it.
+    assert config.data.root == str(tmp_path / "shared" / "birds")
+
+
+def test_the_shipped_tuned_config_is_its_base_plus_the_search(tmp_path):
+    configs = os.path.join(REPO, "configs")
+    base = config_lib.load(os.path.join(configs, "cub_real.yaml"))
+    tuned = config_lib.load(os.path.join(configs, "cub_real_tuned.yaml"))
+    assert tuned.data.root == base.data.root and tuned.train == base.train
+    assert (tuned.encoder.hops, tuned.encoder.penalty_weight) == (4, 0.0)
+
+
+def test_bad_base_configs_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"c\.yaml: base config not found: .*absent\.yaml"):
+        config_lib.load(write(tmp_path, "base: absent.yaml\n"))
+    with pytest.raises(ConfigError, match="base must name a config file"):
+        config_lib.load(write(tmp_path, "base: [a.yaml]\n"))
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match=r"base configs loop: .*a\.yaml -> .*b\.yaml -> .*a\.yaml"):
+        config_lib.load(str(tmp_path / "a.yaml"))
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        config_lib.load(write(tmp_path, "base: list.yaml\n"))
