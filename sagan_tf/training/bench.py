@@ -59,7 +59,7 @@ def images_per_second(config, mode, steps=10, warmup=3):
                                      SYNTHETIC_CLASSES)
         timer = _StepTimer(warmup)
         batches = synthetic_batches(config.train.batch_size, config.data.image_size, config.encoder.output_dim)
-        gan.fit(batches, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
+        gan.fit(batches, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return steps * config.train.batch_size / (timer.end - timer.start)
