@@ -7,6 +7,7 @@ that a typo never silently falls back to a default.
 
 import dataclasses
 import os
+import re
 import typing
 
 import yaml
@@ -219,9 +220,15 @@ class Config:
             yaml.safe_dump(self.to_dict(), f, sort_keys=False)
 
 
+# YAML 1.1 reads 1e-3 (no dot) as a string; it is what people write for rates.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _coerce(value, annotation, key, source):
-    """Checks `value` against a field's type; ints are accepted as floats."""
+    """Checks `value` against a field's type; ints and 1e-3 are accepted as floats."""
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is float and isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
         return float(value)
     if annotation is bool and not isinstance(value, bool):
         raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")

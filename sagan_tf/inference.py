@@ -9,7 +9,7 @@ import numpy as np
 # Registers the Generator class for loading checkpoints.
 from sagan_tf.models import generator as _generator  # noqa: F401
 from sagan_tf.models.gan import sample_noise
-from sagan_tf.training import encoder_training
+from sagan_tf.training import encoder_training, gan_training
 
 
 class TextToImage:
@@ -23,11 +23,12 @@ class TextToImage:
     @classmethod
     def from_workdir(cls, workdir, config, checkpoint=None):
         encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
-        path = checkpoint or os.path.join(workdir.gan_dir, "checkpoints", "generator-latest.keras")
+        path = checkpoint or workdir.latest_generator
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"no generator checkpoint at {path}; train one with "
                 f"`sagan-tf train-gan --workdir {workdir.path}` or name one with --checkpoint")
+        gan_training.check_same_encoder(workdir, path)
         generator = keras.models.load_model(path)
         if int(generator.inputs[1].shape[-1]) != encoder.output_dim:
             raise ValueError(f"the generator in {path} takes {generator.inputs[1].shape[-1]}-d sentence vectors "

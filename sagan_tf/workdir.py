@@ -1,7 +1,7 @@
 """The run directory: everything one experiment makes, in a fixed layout.
 
-Later commands take only the workdir: the resolved config is saved there by
-the first command and read back by the others.
+Later commands take only the workdir: each command reads the resolved
+config saved there and writes it back with its own overrides applied.
 """
 
 import os
@@ -33,6 +33,15 @@ class Workdir:
     @property
     def gan_dir(self):
         return self.join("gan")
+
+    @property
+    def checkpoints_dir(self):
+        return self.join("gan", "checkpoints")
+
+    @property
+    def latest_generator(self):
+        """The generator checkpoint that generate, evaluate and export use by default."""
+        return os.path.join(self.checkpoints_dir, "generator-latest.keras")
 
     @property
     def samples_dir(self):

@@ -66,6 +66,16 @@ def test_int_accepted_for_float_and_overrides_apply(tmp_path):
     assert config.train.epochs == 3 and config.encoder.kind == "mean" and config.data.augment is False
 
 
+def test_exponent_notation_is_a_float_in_files_and_overrides(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-3 without a dot as a string.
+    config = config_lib.load(write(tmp_path, "train:\n  learning_rate: 1e-3\n"), ["encoder_train.learning_rate=3E-4"])
+    assert config.train.learning_rate == 1e-3 and config.encoder_train.learning_rate == 3e-4
+    with pytest.raises(ConfigError, match="train.learning_rate must be of type float, got str 'fast'"):
+        config_lib.load(None, ["train.learning_rate=fast"])
+    with pytest.raises(ConfigError, match="train.epochs must be of type int, got str '1e3'"):
+        config_lib.load(None, ["train.epochs=1e3"])
+
+
 def test_bad_override_is_refused():
     with pytest.raises(ConfigError, match="must look like key.sub=value"):
         config_lib.load(None, ["train.epochs"])

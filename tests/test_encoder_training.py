@@ -59,6 +59,25 @@ def test_resumed_run_continues_from_its_backup(tmp_path, capsys):
     assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
 
 
+def test_a_finished_run_is_kept_and_other_settings_train_afresh(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    args = ["train-encoder", "--workdir", workdir, "--quiet", *overrides(TINY_DATA, TINY_ENCODER)]
+    assert cli.main(args) == 0
+    encoder_file = os.path.join(workdir, "encoder", "encoder.keras")
+    trained = open(encoder_file, "rb").read()
+    # The same settings again: nothing to do (a finished run's backup holds its last
+    # epoch, not the best one early stopping kept, so resuming it would change the encoder).
+    status, out, _ = run(capsys, *args, "--json")
+    assert status == 0 and "already trained with these settings" in out
+    assert open(encoder_file, "rb").read() == trained
+    assert len(open(os.path.join(workdir, "encoder", "history.csv")).read().splitlines()) == 1 + 2
+    # Another learning rate is another run, with its own backup, from epoch 0.
+    assert cli.main(args + ["--set", "encoder_train.learning_rate=0.01"]) == 0
+    assert len(os.listdir(os.path.join(workdir, "encoder", "backup"))) == 2
+    epochs = [line.split(",")[0] for line in open(os.path.join(workdir, "encoder", "history.csv"))]
+    assert epochs[1:] == ["0", "1", "0", "1"]
+
+
 def test_attention_command_writes_png_and_weights(trained_workdir, tmp_path, capsys):
     out = str(tmp_path / "att.png")
     status, stdout, _ = run(capsys, "attention", "--workdir", trained_workdir, "--json", "--out", out,

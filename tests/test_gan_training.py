@@ -204,3 +204,35 @@ def test_iterator_release_clock_times_the_gap_before_each_validation_pass():
     time.sleep(0.02)
     assert len(clock.validation_starts) == 1 and clock.validation_starts[0] >= 0.05
     assert clock.seconds_since_last_epoch() >= 0.02
+
+
+def test_a_trained_gan_is_never_overwritten_or_orphaned(trained_workdir, tmp_path, capsys):
+    workdir = _copy(trained_workdir, tmp_path, "guarded")
+    generator = os.path.join(workdir, "gan", "checkpoints", "generator-latest.keras")
+    encoder = os.path.join(workdir, "encoder", "encoder.keras")
+    before = {path: open(path, "rb").read() for path in (generator, encoder)}
+    # Another learning rate is another run: it would overwrite the generator.
+    status, _, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--set", "train.learning_rate=1e-3")
+    assert status == 2 and "holds a generator from another run" in err
+    # Retraining the encoder under other settings would leave the GAN without its encoder.
+    status, _, err = run(capsys, "train-encoder", "--workdir", workdir, "--quiet",
+                         "--set", "encoder_train.learning_rate=1e-2")
+    assert status == 2 and "holds a GAN trained on the encoder" in err and "data.cache_dir=" in err
+    assert {path: open(path, "rb").read() for path in before} == before
+    # More epochs continue the run: 2 x 3 optimizer steps done, 3 more.
+    status, out, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json",
+                           "--set", "train.learning_rate=2e-4", "--set", "train.epochs=3")
+    assert status == 0, err
+    assert last_json(out)["optimizer_steps"] == 3 * 3
+
+
+def test_a_generator_is_not_used_with_an_encoder_it_was_not_trained_on(trained_workdir, tmp_path, capsys):
+    workdir = _copy(trained_workdir, tmp_path, "retrained")
+    trained_on = os.path.join(workdir, "gan", "trained_on.json")
+    record = json.load(open(trained_on))
+    assert record["encoder_id"] == json.load(open(os.path.join(workdir, "encoder", "encoder.json")))["encoder_id"]
+    # As if the encoder had been retrained after the GAN (by hand: the CLI refuses to).
+    json.dump({**record, "encoder_id": "another"}, open(trained_on, "w"))
+    for command in (["generate", "a caption"], ["export", "--format", "tflite"]):
+        status, _, err = run(capsys, *command, "--workdir", workdir)
+        assert status == 2 and "trained on another text encoder" in err, command

@@ -242,7 +242,7 @@ def evaluate(workdir, config, checkpoint=None, verbose=1):
     network = judges.feature_network
     report = {
         "dataset": dataset.name,
-        "checkpoint": checkpoint or os.path.join(workdir.gan_dir, "checkpoints", "generator-latest.keras"),
+        "checkpoint": checkpoint or workdir.latest_generator,
         "feature_network": judges.describe(),
         "num_images": len(texts),
         "num_real_images": len(real_images),

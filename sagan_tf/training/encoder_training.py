@@ -40,10 +40,38 @@ def build_encoder(encoder_config, vocab_size):
         dropout=encoder_config.dropout)
 
 
-def config_digest(*sections):
-    """A short digest of config sections, naming backups made under them."""
-    text = json.dumps([dataclasses.asdict(s) for s in sections], sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
+def config_digest(*sections, ignore=()):
+    """A short digest of config sections (dataclasses or plain values), their `ignore`d fields left out."""
+    values = [{name: value for name, value in dataclasses.asdict(s).items() if name not in ignore}
+              if dataclasses.is_dataclass(s) else s for s in sections]
+    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def backup_digest(config):
+    """Names the backup of an encoder run: everything that shapes the weights.
+
+    How long to train is left out, so more epochs continue the backed-up run;
+    a change of data, architecture or optimiser setting starts its own.
+    """
+    return config_digest(config.data, config.encoder, config.encoder_train,
+                         ignore=("epochs", "patience", "cache_embeddings"))
+
+
+def weights_digest(model):
+    """Identifies a trained model by its weights (the same weights, the same digest)."""
+    digest = hashlib.sha1()
+    for weight in model.weights:
+        digest.update(keras.ops.convert_to_numpy(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def read_metadata(workdir):
+    """The workdir's encoder.json (what the saved encoder was trained on), or None."""
+    path = os.path.join(workdir.encoder_dir, METADATA_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def tokenizer_for(workdir, config, dataset, resume=True):
@@ -121,9 +149,19 @@ def learning_rate_schedule(train_config):
 def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     """Pre-trains the configured encoder; returns a dict of results."""
     encoder_dir = workdir.encoder_dir
+    settings = config_digest(config.data, config.encoder, config.encoder_train)
+    saved = read_metadata(workdir)
+    results_path = os.path.join(encoder_dir, "results.json")
+    if saved and saved.get("settings") == settings and os.path.isfile(results_path):
+        # A finished run's backup holds its last epoch, not the best one kept.
+        print(f"the encoder in {encoder_dir} is already trained with these settings; "
+              f"delete {encoder_dir} to train it again")
+        with open(results_path) as f:
+            return json.load(f)
+    refuse_to_orphan_the_gan(workdir, config, saved)
     os.makedirs(encoder_dir, exist_ok=True)
     # One backup per setting, so a changed config never resumes a stale run.
-    backup_dir = os.path.join(encoder_dir, "backup", config_digest(config.data, config.encoder))
+    backup_dir = os.path.join(encoder_dir, "backup", backup_digest(config))
     tokenizer = tokenizer_for(workdir, config, dataset, resume=os.path.isdir(backup_dir))
     auxiliary = uses_auxiliary_attributes(config, dataset)
     train_ids, train_labels = caption_arrays(tokenizer, dataset.splits["train"], auxiliary)
@@ -161,7 +199,7 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
         validation_data=pipeline.encoder_dataset(val_ids, val_labels, train_config.batch_size, shuffle=False),
         epochs=train_config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
     fit_seconds = time.perf_counter() - start
-    save_encoder(encoder_dir, encoder, tokenizer, dataset)
+    save_encoder(encoder_dir, encoder, tokenizer, dataset, settings)
     # Training accuracy on at most 20,000 captions: the number, not the cost.
     sample = np.random.default_rng(0).permutation(len(train_labels))[:20000]
     train_metrics = classifier.evaluate(
@@ -193,9 +231,25 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
             result["test_accuracy_seen_classes"] = float(test_metrics["accuracy"])
     if dataset.name == "shapes":
         result.update(colour_swap_accuracy(classifier, tokenizer, dataset.splits["validation"]))
-    with open(os.path.join(encoder_dir, "results.json"), "w") as f:
+    with open(results_path, "w") as f:
         json.dump(result, f, indent=1)
     return result
+
+
+def refuse_to_orphan_the_gan(workdir, config, saved):
+    """Raises ValueError when the workdir's GAN may be trained on the encoder a new training would replace."""
+    from sagan_tf.training import gan_training
+
+    if not os.path.isfile(workdir.latest_generator):
+        return
+    trained_on = (gan_training.read_trained_on(workdir) or {}).get("encoder_id")
+    if trained_on and saved and saved.get("encoder_id") and trained_on != saved["encoder_id"]:
+        return  # that GAN was trained on an earlier encoder: nothing left to orphan
+    raise ValueError(
+        f"{workdir.gan_dir} holds a GAN trained on the encoder in {workdir.encoder_dir}; training the "
+        "encoder again with other settings would leave that GAN conditioned on sentence vectors that no "
+        f"longer exist. Train in a new --workdir (--set data.cache_dir={workdir.data_cache_dir(config)} "
+        f"reuses the built data) or delete {workdir.gan_dir} first")
 
 
 def colour_swap_accuracy(classifier, tokenizer, examples):
@@ -213,15 +267,16 @@ def colour_swap_accuracy(classifier, tokenizer, examples):
             "colour_swap_pair_accuracy": float(correct.mean())}
 
 
-def save_encoder(encoder_dir, encoder, tokenizer, dataset):
-    """Saves the encoder (no head) with the vocabulary it was trained on."""
+def save_encoder(encoder_dir, encoder, tokenizer, dataset, settings=None):
+    """Saves the encoder (no head) with the vocabulary and the settings (digest) it was trained on."""
     tokenizer.save(encoder_dir)
     encoder.save(os.path.join(encoder_dir, ENCODER_FILE))
     # Sentence vectors cached from an earlier encoder are stale now.
     for path in glob.glob(os.path.join(encoder_dir, EMBEDDINGS_FILE.format(split="*"))):
         os.remove(path)
     with open(os.path.join(encoder_dir, METADATA_FILE), "w") as f:
-        json.dump({"vocabulary_fingerprint": tokenizer.fingerprint(), "kind": encoder.kind,
+        json.dump({"vocabulary_fingerprint": tokenizer.fingerprint(), "encoder_id": weights_digest(encoder),
+                   "settings": settings, "kind": encoder.kind,
                    "output_dim": encoder.output_dim, "max_length": tokenizer.max_length,
                    "dataset": dataset.name, "class_names": dataset.class_names}, f, indent=1)
 

@@ -18,6 +18,61 @@ from sagan_tf.models.generator import Generator
 from sagan_tf.training import callbacks as gan_callbacks
 from sagan_tf.training import distribution, encoder_training, precision
 
+# Which run wrote gan/checkpoints/, and on which text encoder.
+TRAINED_ON_FILE = "trained_on.json"
+
+
+def read_trained_on(workdir):
+    """{"run": backup digest, "encoder_id": ...} of the GAN in the workdir, or None."""
+    path = os.path.join(workdir.gan_dir, TRAINED_ON_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_digest(config, encoder_id):
+    """Names a GAN run's backup: the data, networks, optimisation and the encoder.
+
+    How long to train and how often to back up are left out, so more epochs
+    continue the backed-up run; anything else starts its own.
+    """
+    return encoder_training.config_digest(
+        config.data, config.gan, config.train, encoder_id,
+        ignore=("epochs", "backup_every_steps", "jit_compile"))
+
+
+def check_same_encoder(workdir, checkpoint):
+    """Raises ValueError when `checkpoint`, one of the workdir's, was trained on another text encoder."""
+    own = workdir.checkpoints_dir
+    if os.path.dirname(os.path.abspath(checkpoint)) != own:
+        return  # a generator from elsewhere: nothing records its encoder
+    trained_on = (read_trained_on(workdir) or {}).get("encoder_id")
+    current = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
+    if trained_on and current and trained_on != current:
+        raise ValueError(
+            f"the generator in {own} was trained on another text encoder than the one in "
+            f"{workdir.encoder_dir} (retrained since); train the GAN again "
+            f"(`sagan-tf train-gan --workdir {workdir.path}`)")
+
+
+def claim_checkpoints(workdir, run, encoder_id, fresh):
+    """Records that `run` writes gan/checkpoints/, refusing to replace another run's generator.
+
+    Raises ValueError when a fresh run would overwrite the generator of a run
+    under other settings (or on another encoder).
+    """
+    trained_on = read_trained_on(workdir)
+    if fresh and os.path.isfile(workdir.latest_generator) and (trained_on or {}).get("run") != run:
+        raise ValueError(
+            f"{workdir.gan_dir} holds a generator from another run (other data, gan or train settings, "
+            "another text encoder, or an earlier sagan_tf); a new run would overwrite it. Train in a new "
+            f"--workdir, or delete {workdir.gan_dir} first (a change of train.epochs alone continues a run)")
+    if distribution.worker_index() == 0:
+        os.makedirs(workdir.gan_dir, exist_ok=True)
+        with open(os.path.join(workdir.gan_dir, TRAINED_ON_FILE), "w") as f:
+            json.dump({"run": run, "encoder_id": encoder_id}, f, indent=1)
+
 
 def build_gan(config, condition_dim, strategy, num_classes=0):
     """The configured G, D and GAN, with both optimizers built in the strategy scope.
@@ -109,19 +164,18 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
     gan = build_gan(config, encoder.output_dim, strategy, class_count(config, dataset))
     captions = sample_captions(dataset)
     sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer(captions).numpy().astype(np.int32))
-    os.makedirs(workdir.gan_dir, exist_ok=True)
-    backup_dir = os.path.join(
-        workdir.gan_dir, "backup",
-        encoder_training.config_digest(config.data, config.gan),
-        f"worker_{distribution.worker_index()}")
+    encoder_id = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
+    run = run_digest(config, encoder_id)
+    backup_dir = os.path.join(workdir.gan_dir, "backup", run, f"worker_{distribution.worker_index()}")
     chief = distribution.worker_index() == 0
     epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(backup_dir)
+    claim_checkpoints(workdir, run, encoder_id, fresh=(epoch, steps_done) == (0, 0))
     side_effects = [gan_callbacks.StopOnNaN()]
     if chief:
         side_effects += [
             gan_callbacks.SampleGrid(captions, sample_vectors, os.path.join(workdir.samples_dir, "train"),
                                      seed=config.train.seed, log_dir=os.path.join(workdir.logs_dir, "gan")),
-            gan_callbacks.GANCheckpoint(os.path.join(workdir.gan_dir, "checkpoints"),
+            gan_callbacks.GANCheckpoint(workdir.checkpoints_dir,
                                         every=max(1, config.train.epochs // 10)),
             keras.callbacks.CSVLogger(os.path.join(workdir.gan_dir, "history.csv"), append=True),
         ]
@@ -150,7 +204,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
         "steps_per_epoch": steps,
         "optimizer_steps": int(gan.d_optimizer.iterations.numpy()),
         "final": {k: float(np.mean(v[-1])) for k, v in history.items()},
-        "checkpoint": os.path.join(workdir.gan_dir, "checkpoints", "generator-latest.keras"),
+        "checkpoint": workdir.latest_generator,
         "samples": workdir.samples_dir,
         "precision": policy,
         "precision_requested": config.train.precision,
