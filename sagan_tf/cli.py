@@ -69,7 +69,8 @@ def main(argv=None):
 
     try:
         result = args.handler(args)
-    except (ConfigError, FileNotFoundError, BadExampleError, VocabularyMismatchError, ValueError) as error:
+    # OSError: a path of the wrong kind (a file for a directory, ...), no permission, a full disk.
+    except (ConfigError, OSError, BadExampleError, VocabularyMismatchError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -51,8 +51,10 @@ class DataConfig:
               f"is required for the {self.name!r} data set")
         check(self.num_images >= 1, "num_images", "must be >= 1")
         check(self.captions_per_image >= 1, "captions_per_image", "must be >= 1")
-        check(self.image_size >= 16 and self.image_size % 16 == 0, "image_size",
-              "must be a multiple of 16 and at least 16")
+        # The generator doubles 4x4 up to the image size.
+        check(self.image_size >= 16 and self.image_size & (self.image_size - 1) == 0, "image_size",
+              "must be a power of two, at least 16 (16, 32, 64, 128, ...)")
+        check(self.seed >= 0, "seed", "must be >= 0")
         check(self.split in ("class", "caption", "image"), "split", "must be class, caption or image")
         check(self.max_length >= 0, "max_length", "must be >= 0 (0 = from data)")
         check(self.min_word_count >= 1, "min_word_count", "must be >= 1")
@@ -317,7 +319,8 @@ def _read_tree(path, chain=()):
     """The YAML tree of `path` over the trees of the configs its `base:` names."""
     if not os.path.isfile(path):
         named_by = f"{chain[-1]}: base config " if chain else "config file "
-        raise ConfigError(f"{named_by}not found: {path}")
+        found = "is a directory, not a file" if os.path.isdir(path) else "not found"
+        raise ConfigError(f"{named_by}{found}: {path}")
     if os.path.abspath(path) in map(os.path.abspath, chain):
         raise ConfigError(f"{path}: base configs loop: {' -> '.join([*chain, path])}")
     with open(path, encoding="utf-8") as f:

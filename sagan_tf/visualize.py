@@ -17,7 +17,15 @@ def _to_uint8(images):
     return images
 
 
+def image_path(path):
+    """The file a figure saved to `path` lands in (.png when it names no format); refuses a directory."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory; name an image file, e.g. {os.path.join(path, 'grid.png')}")
+    return path if os.path.splitext(path)[1] else path + ".png"
+
+
 def _save(figure, path):
+    path = image_path(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)

@@ -1,7 +1,7 @@
 """The run directory: everything one experiment makes, in a fixed layout.
 
-Later commands take only the workdir: each command reads the resolved
-config saved there and writes it back with its own overrides applied.
+Later commands take only the workdir: they read the resolved config saved
+there; the commands that build or train write it back with their overrides.
 """
 
 import os
@@ -59,14 +59,17 @@ class Workdir:
         os.makedirs(self.path, exist_ok=True)
         return self
 
-    def resolve_config(self, config_file=None, overrides=()):
+    def resolve_config(self, config_file=None, overrides=(), record=True):
         """The config for a command: the named file, else the workdir's own,
-        else the defaults; then `--set` overrides. Saved back to the workdir."""
+        else the defaults; then `--set` overrides. With `record` (commands
+        that build or train) it is saved back, so later commands and a
+        resumed run see the settings the outputs were made with."""
         if config_file is None and os.path.isfile(self.config_path):
             config_file = self.config_path
         config = config_lib.load(config_file, overrides)
-        self.ensure()
-        config.save(self.config_path)
+        if record:
+            self.ensure()
+            config.save(self.config_path)
         return config
 
     def data_cache_dir(self, config):

@@ -29,6 +29,32 @@ def test_data_build_stats_show_on_shapes(tmp_path, capsys):
     assert open(out_png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_only_commands_that_build_or_train_keep_their_overrides(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    assert run(capsys, "data", "build", "--workdir", workdir, *TINY)[0] == 0
+    saved = open(os.path.join(workdir, "config.yaml")).read()
+    # A look with other settings, and a command that fails, leave the workdir's config alone.
+    status, out, _ = run(capsys, "data", "stats", "--workdir", workdir, "--json", "--set", "data.num_images=30")
+    assert status == 0 and sum(last_json(out)["examples"].values()) == 30
+    status, _, err = run(capsys, "generate", "a caption", "--workdir", workdir, "--set", "gan.ngf=4")
+    assert status == 2 and "no trained text encoder" in err
+    assert open(os.path.join(workdir, "config.yaml")).read() == saved
+
+
+def test_image_outputs_and_paths_of_the_wrong_kind(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    assert run(capsys, "data", "build", "--workdir", workdir, *TINY)[0] == 0
+    # No format named: a PNG, and the message says where it went.
+    status, out, _ = run(capsys, "data", "show", "--workdir", workdir, "--out", str(tmp_path / "sheet"), "--n", "2")
+    assert status == 0 and f"wrote {tmp_path / 'sheet.png'}" in out and (tmp_path / "sheet.png").is_file()
+    status, _, err = run(capsys, "data", "show", "--workdir", workdir, "--out", str(tmp_path))
+    assert status == 2 and "is a directory; name an image file" in err
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    status, _, err = run(capsys, "data", "build", "--workdir", str(a_file), *TINY)
+    assert status == 2 and err.startswith("error: ") and "a_file" in err
+
+
 def test_bad_config_gets_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data:\n  nmae: shapes\n")

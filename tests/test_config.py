@@ -51,8 +51,11 @@ def test_wrong_type_names_key(tmp_path):
 def test_impossible_value_names_key(tmp_path):
     with pytest.raises(ConfigError, match=r"c\.yaml: encoder\.hops must be >= 1"):
         config_lib.load(write(tmp_path, "encoder:\n  hops: 0\n"))
-    with pytest.raises(ConfigError, match="data.image_size must be a multiple of 16"):
-        config_lib.load(write(tmp_path, "data:\n  image_size: 50\n"))
+    for size in (50, 48, 8):
+        with pytest.raises(ConfigError, match=r"data.image_size must be a power of two, at least 16"):
+            config_lib.load(write(tmp_path, f"data:\n  image_size: {size}\n"))
+    with pytest.raises(ConfigError, match="data.seed must be >= 0"):
+        config_lib.load(None, ["data.seed=-1"])
     with pytest.raises(ConfigError, match=r"encoder_train\.label_smoothing must be in \[0, 1\)"):
         config_lib.load(None, ["encoder_train.label_smoothing=1.5"])
     with pytest.raises(ConfigError, match=r"encoder_train\.cosine_decay cannot be combined with lr_decay_patience"):
@@ -86,6 +89,8 @@ def test_bad_override_is_refused():
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         config_lib.load(str(tmp_path / "absent.yaml"))
+    with pytest.raises(ConfigError, match="config file is a directory, not a file"):
+        config_lib.load(str(tmp_path))
     with pytest.raises(ConfigError, match="not valid YAML"):
         config_lib.load(write(tmp_path, "data: [unclosed\n"))
 

@@ -80,6 +80,8 @@ def test_generate_is_deterministic_for_a_seed(trained_workdir, tmp_path, capsys)
 def test_generate_bad_input(trained_workdir, encoder_workdir, capsys):
     status, _, err = run(capsys, "generate", "--workdir", trained_workdir)
     assert status == 2 and "give at least one caption" in err
+    status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x", "--n", "65")
+    assert status == 2 and "--n must be between 1 and 64" in err
     status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x", "--checkpoint", "/nope.keras")
     assert status == 2 and "no generator checkpoint at /nope.keras" in err
     status, _, err = run(capsys, "generate", "--workdir", encoder_workdir, "a caption")
@@ -94,7 +96,9 @@ def test_train_gan_needs_an_encoder(tmp_path, capsys):
 def test_image_size_the_networks_cannot_make(encoder_workdir, tmp_path, capsys):
     workdir = _copy(encoder_workdir, tmp_path, "w48")
     status, _, err = run(capsys, "train-gan", "--workdir", workdir, "--set", "data.image_size=48")
-    assert status == 2 and "image_size=48 is not supported" in err
+    assert status == 2 and "data.image_size must be a power of two" in err
+    # Refused before anything is written: the workdir keeps its config.
+    assert "image_size: 16" in open(os.path.join(workdir, "config.yaml")).read()
 
 
 def test_mixed_bfloat16_training_runs(encoder_workdir, tmp_path, capsys):

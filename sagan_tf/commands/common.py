@@ -3,10 +3,14 @@
 from sagan_tf.workdir import Workdir
 
 
-def setup(args):
-    """Returns (workdir, config) for parsed command-line `args`."""
+def setup(args, record=False):
+    """Returns (workdir, config) for parsed command-line `args`.
+
+    `record`: the command builds or trains, so its config (with `--set`)
+    becomes the workdir's; the other commands leave the workdir's as it is.
+    """
     workdir = Workdir(args.workdir)
-    config = workdir.resolve_config(args.config, args.overrides)
+    config = workdir.resolve_config(args.config, args.overrides, record=record)
     return workdir, config
 
 
@@ -22,10 +26,10 @@ def flags(*adders):
 
 
 def setup_with_dataset(args):
-    """(workdir, config, dataset) for commands that train or evaluate on the data set."""
+    """(workdir, config, dataset) for commands that train on the data set."""
     from sagan_tf.data import registry
 
-    workdir, config = setup(args)
+    workdir, config = setup(args, record=True)
     return workdir, config, registry.load_dataset(config.data, workdir.data_cache_dir(config))
 
 

@@ -11,8 +11,8 @@ def _strict_flag(parser):
     parser.add_argument("--strict", action="store_true", help="stop at the first bad example")
 
 
-def _load(args):
-    workdir, config = setup(args)
+def _load(args, record=False):
+    workdir, config = setup(args, record)
     if getattr(args, "strict", False):
         config.data.strict = True
     return workdir, config, registry.load_dataset(config.data, workdir.data_cache_dir(config))
@@ -27,7 +27,7 @@ def _report_skipped(dataset):
 @cli.command("data build", "build (shapes) or read and prepare (real data) the configured data set")
 @flags(_strict_flag)
 def build(args):
-    workdir, config, dataset = _load(args)
+    workdir, config, dataset = _load(args, record=True)
     if not config.data.captions_only:
         size = prepare.load_size(config.data.image_size, config.data.augment)
         for split in dataset.splits:
@@ -78,8 +78,7 @@ def show(args):
     rng = np.random.default_rng(args.seed)
     rows = rng.choice(len(examples), size=min(args.n, len(examples)), replace=False)
     captions = [examples[r].captions[rng.integers(len(examples[r].captions))] for r in rows]
-    out = args.out or workdir.join("contact_sheet.png")
-    visualize.contact_sheet(images[rows], captions, out)
+    out = visualize.contact_sheet(images[rows], captions, args.out or workdir.join("contact_sheet.png"))
     print(f"wrote {out}")
     _report_skipped(dataset)
     return {"out": out, "images": len(rows), "split": args.split}

@@ -53,8 +53,7 @@ def attention(args):
     length = int((ids[0] != 0).sum())
     words = tokenizer.decode(ids)[0].split()[:length]
     weights = np.asarray(weights)[0, :, :length]
-    out = args.out or workdir.join("attention.png")
-    visualize.attention_heatmap(words, weights, out, title=args.caption)
+    out = visualize.attention_heatmap(words, weights, args.out or workdir.join("attention.png"), title=args.caption)
     print(f"wrote {out}")
     return {"out": out, "words": words, "attention": weights.round(5).tolist()}
 

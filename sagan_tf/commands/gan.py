@@ -9,6 +9,9 @@ from sagan_tf.commands.common import (
     verbosity,
 )
 
+# Wider grids are unreadable (and a figure that size exhausts memory).
+MAX_SAMPLES_PER_ROW = 64
+
 
 @cli.command("train-gan", "train the GAN (GAN-CLS) on the frozen encoder's sentence vectors")
 @flags(quiet_flag)
@@ -24,7 +27,7 @@ def train_gan(args):
 
 def _generate_flags(parser):
     parser.add_argument("captions", nargs="*", help="captions, one grid row each")
-    parser.add_argument("--n", type=int, default=8, help="samples per caption")
+    parser.add_argument("--n", type=int, default=8, help=f"samples per caption (at most {MAX_SAMPLES_PER_ROW})")
     parser.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same pictures")
     parser.add_argument("--out", default=None, help="PNG path (default: <workdir>/generated.png)")
     parser.add_argument("--checkpoint", default=None, help="generator .keras file (default: the latest)")
@@ -42,10 +45,11 @@ def generate(args):
     workdir, config = setup(args)
     if not args.captions and not args.interpolate:
         raise ValueError("give at least one caption (or --interpolate CAPTION_A CAPTION_B)")
-    if args.n < 1 or args.steps < 2:
-        raise ValueError("--n must be at least 1 and --steps at least 2")
+    if not 1 <= args.n <= MAX_SAMPLES_PER_ROW or args.steps < 2:
+        raise ValueError(f"--n must be between 1 and {MAX_SAMPLES_PER_ROW} (samples in a row of the grid) "
+                         "and --steps at least 2")
+    out = visualize.image_path(args.out or workdir.join("generated.png"))
     model = TextToImage.from_workdir(workdir, config, args.checkpoint)
-    out = args.out or workdir.join("generated.png")
     if args.interpolate:
         a, b = args.interpolate
         grid = model.interpolate(a, b, steps=args.steps, samples=args.n, seed=args.seed)
@@ -53,6 +57,6 @@ def generate(args):
     else:
         grid = model.generate(args.captions, samples_per_caption=args.n, seed=args.seed)
         labels = args.captions
-    visualize.caption_grid(grid, labels, out)
+    out = visualize.caption_grid(grid, labels, out)
     print(f"wrote {out}")
     return {"out": out, "rows": len(labels), "columns": int(grid.shape[1]), "seed": args.seed}
