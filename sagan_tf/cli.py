@@ -66,11 +66,14 @@ def main(argv=None):
     from sagan_tf.config import ConfigError
     from sagan_tf.data.records import BadExampleError
     from sagan_tf.text.tokenizer import VocabularyMismatchError
+    from sagan_tf.workdir import Workdir
 
-    try:
-        result = args.handler(args)
     # OSError: a path of the wrong kind (a file for a directory, ...), no permission, a full disk.
-    except (ConfigError, OSError, BadExampleError, VocabularyMismatchError, ValueError) as error:
+    expected_failures = (ConfigError, OSError, BadExampleError, VocabularyMismatchError, ValueError)
+    try:
+        with Workdir(args.workdir).config_restored_on(expected_failures):
+            result = args.handler(args)
+    except expected_failures as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -201,6 +201,9 @@ class ExportConfig:
 
     def validate(self, check):
         check(self.max_batch >= 1, "max_batch", "must be >= 1")
+        check(self.model_name and os.path.basename(self.model_name) == self.model_name
+              and self.model_name not in (".", ".."), "model_name",
+              "must be a plain folder name (no path separators)")
         check(self.tflite_batch >= 1, "tflite_batch", "must be >= 1")
 
 

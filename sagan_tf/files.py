@@ -1,7 +1,13 @@
-"""Writing files so that a process killed at any moment never leaves a torn one."""
+"""The project's files: written so that a kill never leaves a torn one, and
+read so that a damaged one gets a message naming it (or, for caches, a rebuild)."""
 
 import contextlib
+import json
 import os
+import zipfile
+
+# What reading a damaged .npz / .keras / JSON file raises (BadZipFile is neither).
+_DAMAGED = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 @contextlib.contextmanager
@@ -22,3 +28,42 @@ def written_atomically(path):
             os.remove(scratch)
         raise
     os.replace(scratch, path)
+
+
+def read_cache(path, read):
+    """`read(path)`, or None when the cache file is absent or damaged (the caller rebuilds it)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return read(path)
+    except _DAMAGED as error:
+        print(f"warning: the cache {path} is unreadable ({type(error).__name__}: {error}); rebuilding it")
+        return None
+
+
+def read_json(path, what, required=()):
+    """The JSON object in `path`; a ValueError naming the file when it is not one with the `required` keys."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except ValueError as error:  # bad JSON, or not UTF-8
+        raise ValueError(f"{path} is not a valid {what}: {error}") from None
+    missing = [key for key in required if key not in value] if isinstance(value, dict) else required
+    if not isinstance(value, dict) or missing:
+        raise ValueError(f"{path} is not a valid {what}: expected a JSON object with {', '.join(required)}")
+    return value
+
+
+def load_keras_file(path, what, expected_class=None):
+    """The model in the .keras file `path`; a ValueError naming the file when it holds no `what`."""
+    import keras
+
+    try:
+        model = keras.models.load_model(path)
+    except _DAMAGED as error:
+        # Keras reports a damaged archive as "File not found".
+        raise ValueError(f"{path} could not be loaded as a {what} (damaged, or not a .keras file): "
+                         f"{type(error).__name__}: {error}") from None
+    if expected_class is not None and not isinstance(model, expected_class):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a {what}")
+    return model

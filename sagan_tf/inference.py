@@ -3,11 +3,10 @@ and a generator checkpoint. Used by `generate`, `evaluate` and `export`."""
 
 import os
 
-import keras
 import numpy as np
 
-# Registers the Generator class for loading checkpoints.
-from sagan_tf.models import generator as _generator  # noqa: F401
+from sagan_tf import files
+from sagan_tf.models.generator import Generator
 from sagan_tf.models.gan import sample_noise
 from sagan_tf.training import encoder_training, gan_training
 
@@ -29,7 +28,7 @@ class TextToImage:
                 f"no generator checkpoint at {path}; train one with "
                 f"`sagan-tf train-gan --workdir {workdir.path}` or name one with --checkpoint")
         gan_training.check_same_encoder(workdir, path)
-        generator = keras.models.load_model(path)
+        generator = files.load_keras_file(path, "generator", Generator)
         if int(generator.inputs[1].shape[-1]) != encoder.output_dim:
             raise ValueError(f"the generator in {path} takes {generator.inputs[1].shape[-1]}-d sentence vectors "
                              f"but the workdir's encoder makes {encoder.output_dim}-d ones")

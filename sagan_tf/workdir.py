@@ -4,9 +4,11 @@ Later commands take only the workdir: they read the resolved config saved
 there; the commands that build or train write it back with their overrides.
 """
 
+import contextlib
 import os
 
 from sagan_tf import config as config_lib
+from sagan_tf import files
 
 CONFIG_FILE = "config.yaml"
 
@@ -71,6 +73,27 @@ class Workdir:
             self.ensure()
             config.save(self.config_path)
         return config
+
+    @contextlib.contextmanager
+    def config_restored_on(self, failures):
+        """Puts the saved config back when the block raises one of `failures`.
+
+        A command refused for bad input must not leave its `--set` behind. An
+        interruption (not among `failures`) keeps it: the resumed run needs it.
+        """
+        previous = None
+        if os.path.isfile(self.config_path):
+            with open(self.config_path, "rb") as f:
+                previous = f.read()
+        try:
+            yield
+        except failures:
+            if previous is not None:
+                with files.written_atomically(self.config_path) as scratch, open(scratch, "wb") as f:
+                    f.write(previous)
+            elif os.path.isfile(self.config_path):
+                os.remove(self.config_path)
+            raise
 
     def data_cache_dir(self, config):
         return config.data.cache_dir or self.data_dir

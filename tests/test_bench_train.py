@@ -28,3 +28,10 @@ def test_reuse_fakes_benchmark_times_both_steps_alternately():
     assert result["ratio"] == round(result["reused_fakes"] / result["fresh_noise"], 3)
     for name in ("fresh_noise", "reused_fakes"):
         assert min(result["runs"][name]) <= result[name] <= max(result["runs"][name])
+
+
+def test_bench_train_refuses_step_counts_it_cannot_time():
+    # Zero steps would never end (the batches repeat); the first step traces the graph.
+    for steps, warmup in ((0, 1), (2, 0), (-2, 1)):
+        with pytest.raises(ValueError, match="steps and warmup must be at least 1"):
+            bench.bench_train(config_module.load(None), modes=("graph",), steps=steps, warmup=warmup)

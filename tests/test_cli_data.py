@@ -38,7 +38,13 @@ def test_only_commands_that_build_or_train_keep_their_overrides(tmp_path, capsys
     assert status == 0 and sum(last_json(out)["examples"].values()) == 30
     status, _, err = run(capsys, "generate", "a caption", "--workdir", workdir, "--set", "gan.ngf=4")
     assert status == 2 and "no trained text encoder" in err
+    # A build or training command refused for bad input puts the config back too.
+    status, _, err = run(capsys, "train-gan", "--workdir", workdir, "--set", "train.batch_size=9")
+    assert status == 2 and "no trained text encoder" in err
     assert open(os.path.join(workdir, "config.yaml")).read() == saved
+    status, _, err = run(capsys, "data", "build", "--workdir", str(tmp_path / "new"), "--set", "data.name=cub",
+                         "--set", f"data.root={tmp_path / 'absent'}")
+    assert status == 2 and not os.path.exists(tmp_path / "new" / "config.yaml")
 
 
 def test_image_outputs_and_paths_of_the_wrong_kind(tmp_path, capsys):

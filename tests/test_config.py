@@ -54,6 +54,8 @@ def test_impossible_value_names_key(tmp_path):
     for size in (50, 48, 8):
         with pytest.raises(ConfigError, match=r"data.image_size must be a power of two, at least 16"):
             config_lib.load(write(tmp_path, f"data:\n  image_size: {size}\n"))
+    with pytest.raises(ConfigError, match="export.model_name must be a plain folder name"):
+        config_lib.load(None, ["export.model_name=../../escaped"])
     with pytest.raises(ConfigError, match="data.seed must be >= 0"):
         config_lib.load(None, ["data.seed=-1"])
     with pytest.raises(ConfigError, match=r"encoder_train\.label_smoothing must be in \[0, 1\)"):

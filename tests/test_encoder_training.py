@@ -154,6 +154,13 @@ def test_tuner_runs_two_trials_and_writes_a_usable_config(tmp_path, capsys):
     assert json.loads(out.strip().splitlines()[-1])["kind"] == "self_attention"
 
 
+def test_tuner_refuses_trials_of_no_epochs():
+    from sagan_tf.training import tuning
+
+    with pytest.raises(ValueError, match="epochs per trial must be at least 1, got -1"):
+        tuning.search(None, None, None, max_trials=1, epochs=-1)
+
+
 def test_auxiliary_attribute_heads_train_and_keep_the_interface(tmp_path):
     workdir = str(tmp_path / "aux")
     assert cli.main(["train-encoder", "--workdir", workdir, "--quiet", "--set", "encoder_train.epochs=1",

@@ -28,3 +28,44 @@ def test_a_write_that_fails_leaves_the_old_file_and_no_scratch(tmp_path):
             raise KeyboardInterrupt
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["model.keras"]
+
+
+def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path, capsys):
+    from sagan_tf.data import shapes
+
+    dataset, path = shapes.build_or_load(str(tmp_path), num_images=30, captions_per_image=1, image_size=16)
+    whole = open(path, "rb").read()
+    open(path, "wb").write(whole[: len(whole) // 2])  # a disk that filled up, a copy cut short
+    again, _ = shapes.build_or_load(str(tmp_path), num_images=30, captions_per_image=1, image_size=16)
+    out = capsys.readouterr().out
+    assert "unreadable" in out and path in out
+    np.testing.assert_array_equal(again.images, dataset.images)
+    assert files.read_cache(str(tmp_path / "absent.npz"), np.load) is None
+
+
+def test_damaged_json_and_keras_files_get_errors_that_name_them(tmp_path):
+    import keras
+
+    path = tmp_path / "settings.json"
+    for text, message in (("{", "Expecting property name"),
+                          ("[]", "expected a JSON object with max_length"),
+                          ("{}", "expected a JSON object with max_length")):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=f"settings.json is not a valid tokenizer settings file: {message}"):
+            files.read_json(str(path), "tokenizer settings file", required=("max_length",))
+    model_path = tmp_path / "model.keras"
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.save(model_path)
+    with pytest.raises(ValueError, match="model.keras holds a Sequential, not a generator"):
+        files.load_keras_file(str(model_path), "generator", expected_class=keras.layers.Dense)
+    model_path.write_bytes(model_path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="model.keras could not be loaded as a generator \\(damaged"):
+        files.load_keras_file(str(model_path), "generator")
+
+
+def test_a_damaged_backup_names_the_directory_to_delete(tmp_path):
+    from sagan_tf.training.callbacks import AtomicBackupAndRestore
+
+    (tmp_path / AtomicBackupAndRestore.WEIGHTS_FILE).write_bytes(b"not hdf5 at all")
+    with pytest.raises(ValueError, match=f"is unreadable .*delete {tmp_path} to train from the start"):
+        AtomicBackupAndRestore.read_position(str(tmp_path))

@@ -82,6 +82,11 @@ def test_generate_bad_input(trained_workdir, encoder_workdir, capsys):
     assert status == 2 and "give at least one caption" in err
     status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x", "--n", "65")
     assert status == 2 and "--n must be between 1 and 64" in err
+    for network, kind in (("gan/checkpoints/discriminator-latest.keras", "Discriminator"),
+                          ("encoder/encoder.keras", "TextEncoder")):
+        status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x",
+                             "--checkpoint", os.path.join(trained_workdir, network))
+        assert status == 2 and f"holds a {kind}, not a generator" in err
     status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x", "--checkpoint", "/nope.keras")
     assert status == 2 and "no generator checkpoint at /nope.keras" in err
     status, _, err = run(capsys, "generate", "--workdir", encoder_workdir, "a caption")
@@ -223,9 +228,13 @@ def test_a_trained_gan_is_never_overwritten_or_orphaned(trained_workdir, tmp_pat
                          "--set", "encoder_train.learning_rate=1e-2")
     assert status == 2 and "holds a GAN trained on the encoder" in err and "data.cache_dir=" in err
     assert {path: open(path, "rb").read() for path in before} == before
+    # The same settings again: nothing to train, and the recorded results stay.
+    results = json.load(open(os.path.join(workdir, "gan", "results.json")))
+    status, out, _ = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json")
+    assert status == 0 and "has trained its 2 epochs already" in out
+    assert last_json(out) == results and results["final"]
     # More epochs continue the run: 2 x 3 optimizer steps done, 3 more.
-    status, out, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json",
-                           "--set", "train.learning_rate=2e-4", "--set", "train.epochs=3")
+    status, out, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json", "--set", "train.epochs=3")
     assert status == 0, err
     assert last_json(out)["optimizer_steps"] == 3 * 3
 

@@ -60,3 +60,18 @@ def test_load_from_empty_dir_is_a_clear_error(tmp_path):
 def test_empty_caption_list_is_refused():
     with pytest.raises(ValueError, match="empty caption list"):
         CaptionTokenizer.adapt([])
+
+
+def test_hand_edited_tokenizer_files_get_errors_that_name_them(tmp_path):
+    tokenizer = CaptionTokenizer.adapt(["a red circle", "a blue square"], max_length=4)
+    tokenizer.save(str(tmp_path))
+    settings = tmp_path / "tokenizer.json"
+    for text, message in (("{}", "expected a JSON object with max_length"),
+                          ('{"max_length": "x"}', "max_length must be a positive integer, got 'x'")):
+        settings.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            CaptionTokenizer.load(str(tmp_path))
+    tokenizer.save(str(tmp_path))
+    (tmp_path / "vocab.txt").write_bytes(b"<pad>\n[UNK]\n\xff\xfe\n")
+    with pytest.raises(ValueError, match="vocab.txt is not UTF-8 text"):
+        CaptionTokenizer.load(str(tmp_path))

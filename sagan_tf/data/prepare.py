@@ -38,16 +38,21 @@ def split_images(dataset, split, size, cache_dir, workers=None):
                          "(captions-only data can train the text encoder, not the GAN)")
     key = hashlib.sha1("\n".join(e.name + (e.image_path or "") for e in with_images).encode()).hexdigest()[:12]
     path = os.path.join(cache_dir, f"{dataset.name}-{split}-{size}-{key}.npz")
-    if os.path.exists(path):
-        with np.load(path) as archive:
-            rows = archive["rows"]
-            return archive["images"], [with_images[i] for i in rows]
+    cached = files.read_cache(path, _read_images)
+    if cached is not None:
+        images, rows = cached
+        return images, [with_images[i] for i in rows]
     images, kept = decode_images(dataset, with_images, size, workers)
     position = {e.name: row for row, e in enumerate(with_images)}
     rows = [position[e.name] for e in kept]
     with files.written_atomically(path) as scratch:
         np.savez(scratch, images=images, rows=np.asarray(rows, np.int64))
     return images, kept
+
+
+def _read_images(path):
+    with np.load(path) as archive:
+        return archive["images"], archive["rows"]
 
 
 def decode_images(dataset, examples, size, workers=None):

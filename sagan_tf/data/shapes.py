@@ -203,8 +203,9 @@ def build_or_load(cache_dir, num_images=20000, captions_per_image=10, image_size
     os.makedirs(cache_dir, exist_ok=True)
     key = _cache_key(num_images, captions_per_image, image_size, seed)
     path = os.path.join(cache_dir, f"shapes-{key}.npz")
-    if os.path.exists(path):
-        return load(path), path
+    dataset = files.read_cache(path, load)
+    if dataset is not None:
+        return dataset, path
     dataset = generate(num_images, captions_per_image, image_size, seed)
     save(dataset, path)
     return dataset, path

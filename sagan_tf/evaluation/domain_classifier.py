@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sagan_tf import files
 from sagan_tf.data import pipeline
 from sagan_tf.data import prepare
 from sagan_tf.data import shapes_grammar as grammar
@@ -294,4 +295,4 @@ def load_domain_classifier(workdir):
         raise FileNotFoundError(
             f"no domain classifier in {workdir.path} (expected {path}); "
             f"run `sagan-tf train-classifier --workdir {workdir.path}` first")
-    return keras.models.load_model(path)
+    return files.load_keras_file(path, "domain classifier")

@@ -11,7 +11,6 @@ the network that produced it.
 
 import dataclasses
 import importlib.metadata
-import os
 import time
 
 import keras

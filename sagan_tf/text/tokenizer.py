@@ -17,6 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sagan_tf import files
+
 PAD = "<pad>"
 OOV = "[UNK]"
 START = "<start>"
@@ -104,13 +106,18 @@ class CaptionTokenizer:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"no tokenizer in {directory}: {os.path.basename(path)} is missing "
                                         "(run `sagan-tf train-encoder` on this workdir first)")
-        with open(vocab_path, encoding="utf-8") as f:
-            tokens = f.read().split("\n")[:-1]
+        try:
+            with open(vocab_path, encoding="utf-8") as f:
+                tokens = f.read().split("\n")[:-1]
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{vocab_path} is not UTF-8 text: {error}") from None
         if tokens[:2] != [PAD, OOV]:
             raise ValueError(f"{vocab_path}: the first two lines must be {PAD} and {OOV}")
-        with open(settings_path, encoding="utf-8") as f:
-            settings = json.load(f)
-        return cls(tokens[2:], settings["max_length"])
+        settings = files.read_json(settings_path, "tokenizer settings file", required=("max_length",))
+        max_length = settings["max_length"]
+        if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+            raise ValueError(f"{settings_path}: max_length must be a positive integer, got {max_length!r}")
+        return cls(tokens[2:], max_length)
 
 
 def split_tokens(captions):

@@ -66,6 +66,9 @@ def images_per_second(config, mode, steps=10, warmup=3):
 
 
 def bench_train(config, modes=tuple(MODES), steps=10, warmup=3):
+    # The first step traces the graph: it is never timed.
+    if steps < 1 or warmup < 1:
+        raise ValueError(f"steps and warmup must be at least 1 (got {steps} and {warmup})")
     results = {mode: round(images_per_second(config, mode, steps, warmup), 2) for mode in modes}
     return {
         "images_per_second": results,

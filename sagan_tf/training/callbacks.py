@@ -139,8 +139,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         path = os.path.join(backup_dir, cls.WEIGHTS_FILE)
         if not os.path.exists(path):
             return None
-        with h5py.File(path, "r") as f:
-            stored = f.attrs.get(cls.POSITION_ATTRIBUTE)
+        try:
+            with h5py.File(path, "r") as f:
+                stored = f.attrs.get(cls.POSITION_ATTRIBUTE)
+        except OSError as error:  # damaged by hand or by the disk: atomic saves never tear it
+            raise ValueError(f"the backup {path} is unreadable ({error}); "
+                             f"delete {backup_dir} to train from the start") from None
         if stored is not None:
             return json.loads(stored)
         # A backup written by Keras's own callback, as sagan_tf's were before they

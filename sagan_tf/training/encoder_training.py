@@ -70,8 +70,7 @@ def read_metadata(workdir):
     path = os.path.join(workdir.encoder_dir, METADATA_FILE)
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return files.read_json(path, "encoder metadata file", required=("vocabulary_fingerprint",))
 
 
 def tokenizer_for(workdir, config, dataset, resume=True):
@@ -295,15 +294,21 @@ def load_frozen_encoder(workdir):
             f"no trained text encoder in {workdir.path} (expected {path}); "
             f"run `sagan-tf train-encoder --workdir {workdir.path}` first")
     tokenizer = CaptionTokenizer.load(encoder_dir)
-    with open(os.path.join(encoder_dir, METADATA_FILE)) as f:
-        metadata = json.load(f)
+    metadata = read_metadata(workdir)
+    if metadata is None:
+        raise FileNotFoundError(f"{encoder_dir} has no {METADATA_FILE} beside its encoder; retrain the encoder")
     if metadata["vocabulary_fingerprint"] != tokenizer.fingerprint():
         raise VocabularyMismatchError(
             f"the encoder in {encoder_dir} was trained on another vocabulary than the vocab.txt beside it; "
             "retrain the encoder or restore its vocab.txt/tokenizer.json")
-    encoder = keras.models.load_model(path)
+    encoder = files.load_keras_file(path, "text encoder", TextEncoder)
     encoder.trainable = False
     return encoder, tokenizer
+
+
+def _read_vectors(path):
+    with np.load(path) as archive:
+        return str(archive["key"]), archive["vectors"]
 
 
 def sentence_vectors(encoder, token_ids, batch_size=1024):
@@ -318,10 +323,9 @@ def cached_sentence_vectors(workdir, encoder, tokenizer, examples, split):
     path = os.path.join(workdir.encoder_dir, EMBEDDINGS_FILE.format(split=split))
     index = pipeline.CaptionIndex.from_examples(examples)
     key = hashlib.sha1("\n".join([tokenizer.fingerprint()] + index.texts).encode()).hexdigest()
-    if os.path.exists(path):
-        with np.load(path) as archive:
-            if str(archive["key"]) == key:
-                return archive["vectors"]
+    cached = files.read_cache(path, _read_vectors)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     ids = tokenizer(index.texts).numpy().astype(np.int32)
     vectors = sentence_vectors(encoder, ids)
     with files.written_atomically(path) as scratch:

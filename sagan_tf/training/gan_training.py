@@ -11,6 +11,7 @@ import os
 import keras
 import numpy as np
 
+from sagan_tf import files
 from sagan_tf.data import pipeline, prepare
 from sagan_tf.models.discriminator import Discriminator
 from sagan_tf.models.gan import TextToImageGAN
@@ -27,8 +28,7 @@ def read_trained_on(workdir):
     path = os.path.join(workdir.gan_dir, TRAINED_ON_FILE)
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return files.read_json(path, "record of the GAN run", required=("run", "encoder_id"))
 
 
 def run_digest(config, encoder_id):
@@ -193,6 +193,11 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
         validation_starts.extend(clock.validation_starts)
         return history
 
+    results_path = os.path.join(workdir.gan_dir, "results.json")
+    if epoch >= config.train.epochs and steps_done == 0 and os.path.isfile(results_path):
+        print(f"the GAN in {workdir.gan_dir} has trained its {epoch} epochs already; "
+              "raise train.epochs to train on")
+        return files.read_json(results_path, "GAN results file")
     history = {}
     with gan_callbacks.GracefulTermination():
         if 0 < steps_done < steps and epoch < config.train.epochs:
@@ -217,6 +222,6 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
                                      "total": round(sum(validation_starts), 3)},
     }
     if chief:
-        with open(os.path.join(workdir.gan_dir, "results.json"), "w") as f:
+        with open(results_path, "w") as f:
             json.dump(result, f, indent=1)
     return result

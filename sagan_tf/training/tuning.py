@@ -57,6 +57,8 @@ def make_tuner(workdir, config, dataset, vocab_size, max_trials, algorithm, epoc
 
 
 def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None, verbose=1):
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs per trial must be at least 1, got {epochs}")
     epochs = epochs or config.encoder_train.epochs
     tokenizer = encoder_training.tokenizer_for(workdir, config, dataset)
     auxiliary = encoder_training.uses_auxiliary_attributes(config, dataset)
@@ -76,6 +78,11 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
                    *encoder_training.learning_rate_schedule(config.encoder_train)])
     trials = [{"trial": t.trial_id, "status": t.status, "score": t.score, **t.hyperparameters.values}
               for t in tuner.oracle.trials.values()]
+    scores = [t["score"] for t in trials if t["score"] is not None]
+    if not scores:
+        # Keras Tuner counts failed trials against max_trials, so a rerun would not retry.
+        raise ValueError(f"no trial of the search in {os.path.join(workdir.path, 'tune')} finished "
+                         f"({len(trials)} failed); fix the cause, then delete that folder to search again")
     best = tuner.get_best_hyperparameters(1)[0].values
     best_config = copy.deepcopy(config)
     best_config.encoder.kind = "self_attention"
@@ -85,7 +92,6 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
     best_config.encoder_train.learning_rate = float(best["learning_rate"])
     path = os.path.join(workdir.path, "tune", "best.yaml")
     best_config.save(path)
-    scores = [t["score"] for t in trials if t["score"] is not None]
     return {"trials": trials, "best": best, "best_score": max(scores), "config": path}
 
 
