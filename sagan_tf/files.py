@@ -4,6 +4,7 @@ read so that a damaged one gets a message naming it (or, for caches, a rebuild).
 import contextlib
 import json
 import os
+import shutil
 import zipfile
 
 # What reading a damaged .npz / .keras / JSON file raises (BadZipFile is neither).
@@ -28,6 +29,37 @@ def written_atomically(path):
             os.remove(scratch)
         raise
     os.replace(scratch, path)
+
+
+@contextlib.contextmanager
+def folder_written_atomically(path, own_names):
+    """Yields a scratch folder beside `path`; once the block has filled it, it takes `path`'s place.
+
+    Files that belong together (models and the card describing them) are
+    never a mix of two writes. `path` may only hold `own_names`, so that
+    pointing it at a folder of other files is refused instead of replacing it.
+    """
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise ValueError(f"{path} is a file; name a folder")
+        others = sorted(set(os.listdir(path)) - set(own_names))
+        if others:
+            raise ValueError(f"{path} holds other files ({', '.join(others[:4])}); name a new folder, "
+                             "or one an earlier export of this kind wrote")
+    parent, name = os.path.split(os.path.abspath(path))
+    scratch, retired = (os.path.join(parent, f".{stage}-{name}") for stage in ("incoming", "previous"))
+    for leftover in (scratch, retired):
+        shutil.rmtree(leftover, ignore_errors=True)
+    os.makedirs(scratch)
+    try:
+        yield scratch
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if os.path.exists(path):
+        os.replace(path, retired)
+    os.replace(scratch, path)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def read_cache(path, read):

@@ -91,6 +91,21 @@ def test_default_folder_files_and_model_card(tiny_workdir, exports):
     assert card["models"]["text2image.tflite"]["outputs"][0]["shape"] == [1, IMAGE_SIZE, IMAGE_SIZE, 3]
 
 
+def test_an_export_replaces_its_folder_whole_and_never_a_folder_of_other_files(tiny_workdir, tmp_path, capsys):
+    workdir, config = tiny_workdir
+    out = str(tmp_path / "phone")
+    first = tflite.export_tflite(workdir, config, out_dir=out, quantize="float16")
+    again = tflite.export_tflite(workdir, config, out_dir=out, quantize="float16", batch=2)
+    assert again["batch_size"] == 2 and first["batch_size"] == 1
+    assert json.load(open(os.path.join(out, "model_card.json")))["batch_size"] == 2
+    assert sorted(os.listdir(tmp_path)) == ["phone"]  # no scratch or retired folder left
+    encoder_files = sorted(os.listdir(workdir.encoder_dir))
+    status, _, err = cli_runner.run(capsys, "export", "--workdir", workdir.path, "--format", "tflite",
+                                    "--out", workdir.encoder_dir)
+    assert status == 2 and "holds other files" in err
+    assert sorted(os.listdir(workdir.encoder_dir)) == encoder_files
+
+
 def test_only_builtin_ops(exports):
     for folder in exports.values():
         for name in ("text2image.tflite", "generator.tflite"):

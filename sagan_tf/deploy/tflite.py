@@ -29,6 +29,7 @@ from ai_edge_litert.interpreter import Interpreter
 # tf.lite raises this class but does not export its name.
 from tensorflow.lite.python.convert import ConverterError
 
+from sagan_tf import files
 from sagan_tf.deploy.savedmodel import OOV_ID, PAD_ID
 from sagan_tf.inference import TextToImage
 from sagan_tf.text.tokenizer import END, PUNCTUATION_PATTERN, START, VOCAB_FILE
@@ -168,14 +169,14 @@ def export_tflite(workdir, config, out_dir=None, quantize="none", batch=None, ch
         raise ValueError(f"the batch size must be at least 1, got {batch}")
     model = TextToImage.from_workdir(workdir, config, checkpoint)
     out_dir = os.path.abspath(out_dir or workdir.join("export", f"tflite-{quantize}"))
-    os.makedirs(out_dir, exist_ok=True)
-    with tempfile.TemporaryDirectory() as saved_model_dir:
-        build_archive(model, batch).write_out(saved_model_dir, verbose=False)
-        paths = convert_models(saved_model_dir, out_dir, quantize)
-    shutil.copyfile(os.path.join(workdir.encoder_dir, VOCAB_FILE), os.path.join(out_dir, VOCAB_FILE))
-    card = model_card(model, quantize, batch, paths, measure_parity(model, paths, batch))
-    with open(os.path.join(out_dir, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
-        json.dump(card, f, indent=1, ensure_ascii=False)
+    with files.folder_written_atomically(out_dir, [*SIGNATURE_KEYS, VOCAB_FILE, MODEL_CARD_FILE]) as scratch:
+        with tempfile.TemporaryDirectory() as saved_model_dir:
+            build_archive(model, batch).write_out(saved_model_dir, verbose=False)
+            paths = convert_models(saved_model_dir, scratch, quantize)
+        shutil.copyfile(os.path.join(workdir.encoder_dir, VOCAB_FILE), os.path.join(scratch, VOCAB_FILE))
+        card = model_card(model, quantize, batch, paths, measure_parity(model, paths, batch))
+        with open(os.path.join(scratch, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
+            json.dump(card, f, indent=1, ensure_ascii=False)
     return {**card, "out_dir": out_dir}
 
 
