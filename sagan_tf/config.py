@@ -307,6 +307,11 @@ def from_dict(values, overrides=(), source="<config>"):
     return config
 
 
+def _beside(config_path, path):
+    """`path` taken relative to the folder of the config file (an absolute one stays as it is)."""
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(config_path)), path))
+
+
 def _merged(base, child):
     """`child` over `base`: sections merge key by key, everything else is replaced."""
     merged = dict(base)
@@ -339,8 +344,7 @@ def _read_tree(path, chain=()):
     data = values.get("data")
     # Relative data roots are relative to the file that names them, so configs travel.
     if isinstance(data, dict) and isinstance(data.get("root"), str) and data["root"]:
-        values["data"] = {**data, "root": os.path.normpath(
-            os.path.join(os.path.dirname(os.path.abspath(path)), data["root"]))}
+        values["data"] = {**data, "root": _beside(path, data["root"])}
     base = values.pop("base", None)
     if base is None:
         return values
@@ -360,7 +364,6 @@ def load(path=None, overrides=()):
         return from_dict({}, overrides, source="<defaults>")
     config = from_dict(_read_tree(path), overrides, source=path)
     # A relative root given with --set is relative to the config file too.
-    if config.data.root and not os.path.isabs(config.data.root):
-        config.data.root = os.path.normpath(
-            os.path.join(os.path.dirname(os.path.abspath(path)), config.data.root))
+    if config.data.root:
+        config.data.root = _beside(path, config.data.root)
     return config

@@ -80,8 +80,7 @@ def read_json(path, what, required=()):
             value = json.load(f)
     except ValueError as error:  # bad JSON, or not UTF-8
         raise ValueError(f"{path} is not a valid {what}: {error}") from None
-    missing = [key for key in required if key not in value] if isinstance(value, dict) else required
-    if not isinstance(value, dict) or missing:
+    if not isinstance(value, dict) or any(key not in value for key in required):
         raise ValueError(f"{path} is not a valid {what}: expected a JSON object with {', '.join(required)}")
     return value
 

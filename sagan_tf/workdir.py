@@ -38,7 +38,7 @@ class Workdir:
 
     @property
     def checkpoints_dir(self):
-        return self.join("gan", "checkpoints")
+        return os.path.join(self.gan_dir, "checkpoints")
 
     @property
     def latest_generator(self):

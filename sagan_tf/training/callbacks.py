@@ -153,8 +153,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if not os.path.exists(side_file):
             raise ValueError(f"the backup {path} records no training position; "
                              f"delete {backup_dir} to train from the start")
-        with open(side_file) as f:
-            return json.load(f)
+        return files.read_json(side_file, "Keras backup position", required=("epoch",))
 
     def _save_model(self):
         with files.written_atomically(os.path.join(self.backup_dir, self.WEIGHTS_FILE)) as scratch:

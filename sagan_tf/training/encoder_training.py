@@ -155,8 +155,7 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
         # A finished run's backup holds its last epoch, not the best one kept.
         print(f"the encoder in {encoder_dir} is already trained with these settings; "
               f"delete {encoder_dir} to train it again")
-        with open(results_path) as f:
-            return json.load(f)
+        return files.read_json(results_path, "encoder results file")
     refuse_to_orphan_the_gan(workdir, config, saved)
     os.makedirs(encoder_dir, exist_ok=True)
     # One backup per setting, so a changed config never resumes a stale run.

@@ -69,8 +69,8 @@ def claim_checkpoints(workdir, run, encoder_id, fresh):
             "another text encoder, or an earlier sagan_tf); a new run would overwrite it. Train in a new "
             f"--workdir, or delete {workdir.gan_dir} first (a change of train.epochs alone continues a run)")
     if distribution.worker_index() == 0:
-        os.makedirs(workdir.gan_dir, exist_ok=True)
-        with open(os.path.join(workdir.gan_dir, TRAINED_ON_FILE), "w") as f:
+        with files.written_atomically(os.path.join(workdir.gan_dir, TRAINED_ON_FILE)) as scratch, \
+                open(scratch, "w") as f:
             json.dump({"run": run, "encoder_id": encoder_id}, f, indent=1)
 
 
