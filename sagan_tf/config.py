@@ -12,6 +12,7 @@ import typing
 
 import yaml
 
+from sagan_tf import files
 from sagan_tf.training.precision import PRECISIONS
 
 
@@ -221,8 +222,7 @@ class Config:
         return dataclasses.asdict(self)
 
     def save(self, path):
-        with open(path, "w", encoding="utf-8") as f:
-            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+        files.write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 # YAML 1.1 reads 1e-3 (no dot) as a string; it is what people write for rates.
@@ -283,6 +283,14 @@ def _validate(config, source):
         section.validate(check)
 
 
+def _yaml_problem(error):
+    """PyYAML's several-line message as one line: what is wrong, and where."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return " ".join(str(error).split())
+    mark = error.problem_mark
+    return f"{error.problem} (line {mark.line + 1}, column {mark.column + 1})"
+
+
 def _apply_override(tree, override, source):
     if "=" not in override:
         raise ConfigError(f"{source}: override {override!r} must look like key.sub=value")
@@ -293,7 +301,11 @@ def _apply_override(tree, override, source):
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"{source}: {key} does not name a config section")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: the value is not valid YAML: {_yaml_problem(error)}; "
+                          "quote it if it is text") from None
 
 
 def from_dict(values, overrides=(), source="<config>"):
@@ -335,7 +347,7 @@ def _read_tree(path, chain=()):
         try:
             values = yaml.safe_load(f)
         except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
     if values is None:
         values = {}
     if not isinstance(values, dict):

@@ -31,6 +31,17 @@ def written_atomically(path):
     os.replace(scratch, path)
 
 
+def write_text(path, text):
+    """Writes `text` (UTF-8) to `path` atomically."""
+    with written_atomically(path) as scratch, open(scratch, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def write_json(path, value):
+    """Writes `value` as indented JSON to `path` atomically."""
+    write_text(path, json.dumps(value, indent=1, ensure_ascii=False))
+
+
 @contextlib.contextmanager
 def folder_written_atomically(path, own_names):
     """Yields a scratch folder beside `path`; once the block has filled it, it takes `path`'s place.

@@ -86,6 +86,10 @@ def test_bad_override_is_refused():
         config_lib.load(None, ["train.epochs"])
     with pytest.raises(ConfigError, match="unknown key 'train.nope'"):
         config_lib.load(None, ["train.nope=1"])
+    with pytest.raises(ConfigError, match=r"--set data.root=\[x: the value is not valid YAML: .*"
+                                          r"\(line 1, column 3\); quote it if it is text") as caught:
+        config_lib.load(None, ["data.root=[x"])
+    assert "\n" not in str(caught.value)
 
 
 def test_missing_file_and_bad_yaml(tmp_path):
@@ -93,8 +97,10 @@ def test_missing_file_and_bad_yaml(tmp_path):
         config_lib.load(str(tmp_path / "absent.yaml"))
     with pytest.raises(ConfigError, match="config file is a directory, not a file"):
         config_lib.load(str(tmp_path))
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match=r"c.yaml: not valid YAML: .*\(line 2, column 1\)$"):
         config_lib.load(write(tmp_path, "data: [unclosed\n"))
+    with pytest.raises(ConfigError, match=r"cannot start any token \(line 2, column 1\)$"):
+        config_lib.load(write(tmp_path, "data:\n\tname: shapes\n"))
 
 
 def test_relative_root_is_relative_to_the_config_file(tmp_path):

@@ -30,6 +30,19 @@ def test_a_write_that_fails_leaves_the_old_file_and_no_scratch(tmp_path):
     assert os.listdir(tmp_path) == ["model.keras"]
 
 
+def test_json_and_text_are_written_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "results.json"
+    files.write_json(str(path), {"caption": "ein Vogel über dem Meer", "accuracy": 0.5})
+    assert files.read_json(str(path), "results file") == {"caption": "ein Vogel über dem Meer",
+                                                           "accuracy": 0.5}
+    with pytest.raises(TypeError):
+        files.write_json(str(path), {"accuracy": object()})  # fails half-way through the value
+    assert files.read_json(str(path), "results file")["accuracy"] == 0.5
+    files.write_text(str(tmp_path / "vocab.txt"), "<pad>\n<unk>\nbird\n")
+    assert (tmp_path / "vocab.txt").read_text(encoding="utf-8") == "<pad>\n<unk>\nbird\n"
+    assert sorted(os.listdir(tmp_path)) == ["results.json", "vocab.txt"]
+
+
 def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path, capsys):
     from sagan_tf.data import shapes
 

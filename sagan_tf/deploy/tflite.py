@@ -17,7 +17,6 @@ tokenizer's rules and the noise, and the error of the file against the
 Keras models measured at export.
 """
 
-import json
 import os
 import shutil
 import tempfile
@@ -175,8 +174,7 @@ def export_tflite(workdir, config, out_dir=None, quantize="none", batch=None, ch
             paths = convert_models(saved_model_dir, scratch, quantize)
         shutil.copyfile(os.path.join(workdir.encoder_dir, VOCAB_FILE), os.path.join(scratch, VOCAB_FILE))
         card = model_card(model, quantize, batch, paths, measure_parity(model, paths, batch))
-        with open(os.path.join(scratch, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
-            json.dump(card, f, indent=1, ensure_ascii=False)
+        files.write_json(os.path.join(scratch, MODEL_CARD_FILE), card)
     return {**card, "out_dir": out_dir}
 
 

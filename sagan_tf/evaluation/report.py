@@ -5,7 +5,6 @@ alignment accuracies as bars (generated images next to the real-image
 ceiling) and the numbers, each with the network that produced it.
 """
 
-import json
 import os
 import textwrap
 
@@ -14,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from sagan_tf import files  # noqa: E402
 
 A4_PORTRAIT = (8.27, 11.69)
 SAMPLE_COLUMNS = 4
@@ -120,9 +121,7 @@ def write(report, images, captions, json_path):
     """Writes the report JSON and the PNG beside it; returns (json path, png path)."""
     if not json_path.endswith(".json"):
         raise ValueError(f"the report path must end in .json, got {json_path!r}")
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
+    files.write_json(json_path, report)
     png_path = json_path[:-len(".json")] + ".png"
     write_page(report, images, captions, png_path)
     return json_path, png_path

@@ -90,13 +90,11 @@ class CaptionTokenizer:
         return _fingerprint(self.vocabulary, self.max_length)
 
     def save(self, directory):
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, VOCAB_FILE), "w", encoding="utf-8") as f:
-            f.write("\n".join([PAD, OOV] + self.vocabulary) + "\n")
-        with open(os.path.join(directory, SETTINGS_FILE), "w", encoding="utf-8") as f:
-            json.dump({"max_length": self.max_length, "fingerprint": self.fingerprint(),
-                       "lowercase": True, "punctuation_pattern": PUNCTUATION_PATTERN,
-                       "start_token": START, "end_token": END, "pad_id": 0, "oov_id": 1}, f, indent=1)
+        files.write_text(os.path.join(directory, VOCAB_FILE), "\n".join([PAD, OOV] + self.vocabulary) + "\n")
+        files.write_json(os.path.join(directory, SETTINGS_FILE), {
+            "max_length": self.max_length, "fingerprint": self.fingerprint(),
+            "lowercase": True, "punctuation_pattern": PUNCTUATION_PATTERN,
+            "start_token": START, "end_token": END, "pad_id": 0, "oov_id": 1})
 
     @classmethod
     def load(cls, directory):
