@@ -55,8 +55,8 @@ compare-encoders: install
 	  $(BIN)/sagan-tf train-encoder --config $(CONFIG) --workdir $$workdir --quiet \
 	      --set encoder.kind=$$kind --set data.cache_dir=$(WORKDIR)/data && \
 	  $(BIN)/sagan-tf train-gan --workdir $$workdir --quiet --set train.seed=$(GAN_SEED) && \
-	  cp -r $(WORKDIR)/classifier $$workdir/ && \
 	  $(BIN)/sagan-tf evaluate --workdir $$workdir --quiet \
+	      --classifier $(WORKDIR)/classifier/classifier.keras \
 	      --out $$workdir/evaluation/report.json || exit 1; \
 	done
 

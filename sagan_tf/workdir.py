@@ -46,6 +46,17 @@ class Workdir:
         return os.path.join(self.checkpoints_dir, "generator-latest.keras")
 
     @property
+    def trained_on_path(self):
+        """Which run wrote gan/checkpoints/, and on which text encoder."""
+        return os.path.join(self.gan_dir, "trained_on.json")
+
+    def read_trained_on(self):
+        """{"run": backup digest, "encoder_id": ...} of the GAN in the workdir, or None."""
+        if not os.path.isfile(self.trained_on_path):
+            return None
+        return files.read_json(self.trained_on_path, "record of the GAN run", required=("run", "encoder_id"))
+
+    @property
     def samples_dir(self):
         return self.join("samples")
 

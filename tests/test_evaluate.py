@@ -14,7 +14,9 @@ from PIL import Image
 from sagan_tf import cli
 from sagan_tf import config as config_lib
 from sagan_tf.data import registry, shapes
+from sagan_tf.digests import weights_digest
 from sagan_tf.evaluation import domain_classifier, evaluate
+from sagan_tf.evaluation.domain_classifier import DomainClassifier
 from sagan_tf.models.generator import Generator
 from sagan_tf.text.tokenizer import CaptionTokenizer
 from sagan_tf.training import encoder_training
@@ -159,3 +161,66 @@ def test_evaluate_without_a_classifier_names_the_command_to_run(tiny_run, tmp_pa
     config.save(Workdir(str(tmp_path)).config_path)
     assert cli.main(["evaluate", "--workdir", str(tmp_path), "--out", str(tmp_path / "r.json")]) == 2
     assert "no domain classifier" in capsys.readouterr().err
+
+
+def test_train_classifier_keeps_a_classifier_trained_with_the_same_settings(tiny_run, capsys):
+    workdir = tiny_run[0]
+    path = domain_classifier.classifier_path(workdir)
+    with open(os.path.join(domain_classifier.classifier_dir(workdir), "classifier.json")) as f:
+        recorded = json.load(f)
+    loaded = domain_classifier.load_domain_classifier(workdir)
+    assert recorded["classifier_id"] == weights_digest(loaded)
+    modified = os.path.getmtime(path)
+
+    assert cli.main(["train-classifier", "--workdir", workdir.path, "--quiet"]) == 0
+
+    assert "already trained with these settings" in capsys.readouterr().out
+    assert os.path.getmtime(path) == modified
+    assert weights_digest(domain_classifier.load_domain_classifier(workdir)) == recorded["classifier_id"]
+
+
+def test_the_report_names_the_classifier_that_judged(tiny_run, cli_report):
+    with open(cli_report[0]) as f:
+        report = json.load(f)
+    own = domain_classifier.classifier_path(tiny_run[0])
+    with open(os.path.join(domain_classifier.classifier_dir(tiny_run[0]), "classifier.json")) as f:
+        recorded = json.load(f)
+    assert report["feature_network"]["source"] == report["alignment"]["classifier"] == own
+    assert report["feature_network"]["id"] == report["alignment"]["classifier_id"] == recorded["classifier_id"]
+
+
+def test_evaluate_judges_with_another_runs_classifier(tiny_run, cli_report, tmp_path, capsys):
+    """A second run without a classifier of its own, judged by the first run's."""
+    judge = domain_classifier.classifier_path(tiny_run[0])
+    other = make_workdir(str(tmp_path / "other"))[0]
+    out = str(tmp_path / "report.json")
+
+    assert cli.main(["evaluate", "--workdir", other.path, "--classifier", judge, "--out", out,
+                     "--quiet"]) == 0
+
+    with open(out) as f:
+        report = json.load(f)
+    with open(cli_report[0]) as f:
+        own_report = json.load(f)
+    assert report["feature_network"]["source"] == report["alignment"]["classifier"] == judge
+    assert report["feature_network"]["id"] == own_report["feature_network"]["id"]
+    # The same generator, captions, noise and judge: the same numbers as the first run's own report.
+    assert report["alignment"] == own_report["alignment"]
+    assert report["metrics"]["fid"]["value"] == pytest.approx(own_report["metrics"]["fid"]["value"], rel=1e-5)
+    assert not os.path.exists(domain_classifier.classifier_dir(other))
+
+    missing = str(tmp_path / "no_such.keras")
+    assert cli.main(["evaluate", "--workdir", other.path, "--classifier", missing, "--out", out]) == 2
+    assert "--classifier" in capsys.readouterr().err
+
+
+def test_a_classifier_of_other_labels_is_refused(tiny_run, tmp_path):
+    workdir, config, _ = tiny_run
+    species = DomainClassifier({"class": ["albatross", "wren"]}, ("class",),
+                               image_size=config.data.image_size, width=4)
+    species(np.zeros((1, config.data.image_size, config.data.image_size, 3), np.float32))
+    path = str(tmp_path / "species.keras")
+    species.save(path)
+
+    with pytest.raises(ValueError, match="reads other labels"):
+        evaluate.evaluate(workdir, config, verbose=0, classifier_path=path)

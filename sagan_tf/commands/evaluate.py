@@ -27,6 +27,9 @@ def train_classifier(args):
 
 def _evaluate_flags(parser):
     parser.add_argument("--checkpoint", default=None, help="generator .keras file (default: the latest)")
+    parser.add_argument("--classifier", default=None,
+                        help="judge with this classifier.keras, e.g. another run's, so that runs are "
+                             "compared under one network (default: the workdir's)")
     parser.add_argument("--out", default=None,
                         help="report JSON path; the PNG goes beside it (default: <workdir>/report.json)")
     quiet_flag(parser)
@@ -43,7 +46,7 @@ def evaluate(args):
     if not out.endswith(".json"):
         raise ValueError(f"--out must name a .json file, got {out!r}")
     report, (images, captions) = evaluation.evaluate(workdir, config, args.checkpoint,
-                                                     verbose=verbosity(args))
+                                                     verbose=verbosity(args), classifier_path=args.classifier)
     json_path, png_path = report_lib.write(report, images, captions, out)
     for line in report_lib.summary_lines(report):
         print(line)

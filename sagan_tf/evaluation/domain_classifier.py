@@ -12,7 +12,6 @@ history and its accuracy on real images it never saw).
 """
 
 import hashlib
-import json
 import os
 
 import keras
@@ -23,6 +22,7 @@ from sagan_tf import files
 from sagan_tf.data import pipeline
 from sagan_tf.data import prepare
 from sagan_tf.data import shapes_grammar as grammar
+from sagan_tf.digests import config_digest, weights_digest
 from sagan_tf.evaluation import alignment
 from sagan_tf.models.generator import resolution_steps
 
@@ -253,8 +253,29 @@ def classifier_dir(workdir):
     return workdir.join(CLASSIFIER_DIR)
 
 
+def classifier_settings(config):
+    """Names what shapes the classifier's weights: the data and the eval.classifier_* training settings."""
+    eval_config = config.eval
+    return config_digest(config.data, {"epochs": eval_config.classifier_epochs,
+                                       "width": eval_config.classifier_width, "seed": eval_config.seed})
+
+
 def train_domain_classifier(workdir, config, dataset, verbose=1):
-    """Trains and saves the workdir's domain classifier; returns a dict of results."""
+    """Trains and saves the workdir's domain classifier; returns a dict of results.
+
+    A classifier already trained with the same settings is kept (its
+    recorded results are returned): it may have judged earlier reports.
+    """
+    out_dir = classifier_dir(workdir)
+    path = classifier_path(workdir)
+    metadata_path = os.path.join(out_dir, METADATA_FILE)
+    settings = classifier_settings(config)
+    if os.path.isfile(path) and os.path.isfile(metadata_path):
+        saved = files.read_json(metadata_path, "classifier metadata file")
+        if saved.get("settings") == settings:
+            print(f"the domain classifier in {out_dir} is already trained with these settings; "
+                  f"delete {out_dir} to train it again")
+            return saved
     size = config.data.image_size
     parts = classifier_parts(dataset, size, workdir.data_cache_dir(config))
     if "fit" not in parts or "check" not in parts:
@@ -266,12 +287,15 @@ def train_domain_classifier(workdir, config, dataset, verbose=1):
     check_images, check_examples = parts["check"]
     ceiling = alignment.score_images(classifier, to_unit_range(check_images),
                                      [truth(dataset, e) for e in check_examples])
-    out_dir = classifier_dir(workdir)
-    os.makedirs(out_dir, exist_ok=True)
-    path = classifier_path(workdir)
-    classifier.save(path)
+    # The metadata goes first and comes back last, so that it never vouches for another model.
+    if os.path.exists(metadata_path):
+        os.remove(metadata_path)
+    with files.written_atomically(path) as scratch:
+        classifier.save(scratch)
     result = {
         "classifier": path,
+        "classifier_id": weights_digest(classifier),
+        "settings": settings,
         "dataset": dataset.name,
         "image_size": size,
         "images": {part: len(examples) for part, (_, examples) in parts.items()},
@@ -279,8 +303,7 @@ def train_domain_classifier(workdir, config, dataset, verbose=1):
         "history": history,
         "real_accuracy": ceiling,
     }
-    with open(os.path.join(out_dir, METADATA_FILE), "w") as f:
-        json.dump(result, f, indent=1)
+    files.write_json(metadata_path, result)
     return result
 
 
@@ -288,11 +311,16 @@ def classifier_path(workdir):
     return os.path.join(classifier_dir(workdir), MODEL_FILE)
 
 
-def load_domain_classifier(workdir):
-    """The workdir's trained classifier; FileNotFoundError when none was trained."""
+def load_domain_classifier(workdir, path=None):
+    """The classifier in `path` (default: the workdir's); FileNotFoundError when there is none."""
+    if path is not None:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--classifier {path}: no such file (name a classifier.keras that "
+                                    "`sagan-tf train-classifier` wrote)")
+        return files.load_keras_file(path, "domain classifier", DomainClassifier)
     path = classifier_path(workdir)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"no domain classifier in {workdir.path} (expected {path}); "
             f"run `sagan-tf train-classifier --workdir {workdir.path}` first")
-    return files.load_keras_file(path, "domain classifier")
+    return files.load_keras_file(path, "domain classifier", DomainClassifier)

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 import sagan_tf
 from sagan_tf.data import prepare, registry
+from sagan_tf.digests import weights_digest
 from sagan_tf.evaluation import alignment, domain_classifier, metrics
 
 IS_SPLITS = 10
@@ -71,6 +72,18 @@ class Judges:
             head_logits = {name: np.asarray(v) for name, v in head_logits.items()}
         return np.asarray(score_logits, np.float32), np.asarray(features, np.float32), head_logits
 
+    @property
+    def classifier_id(self):
+        """The classifier's weights digest (as classifier.json records it), or None."""
+        return None if self.classifier is None else weights_digest(self.classifier)
+
+    def check_reads(self, dataset):
+        """Raises ValueError when the classifier was trained on another data set's labels."""
+        if self.classifier is not None and self.classifier.heads != domain_classifier.heads_for(dataset)[0]:
+            raise ValueError(f"the domain classifier {self.classifier_path} reads other labels than the "
+                             f"{dataset.name} data set has (heads {sorted(self.classifier.heads)}); "
+                             "judge with a classifier trained on this data set")
+
     def describe(self):
         """Which network made the IS logits and the FID/KID features, for the report."""
         if self.feature_network == "domain":
@@ -80,6 +93,7 @@ class Judges:
             return {
                 "name": "domain",
                 "source": self.classifier_path,
+                "id": self.classifier_id,
                 "score_logits": f"log {score} over {classes} classes",
                 "features": f"penultimate layer ({classifier.feature_dim}-d)",
             }
@@ -91,21 +105,25 @@ class Judges:
         }
 
 
-def load_judges(workdir, config):
-    """The judges `config.eval` asks for; clear errors when one is missing."""
+def load_judges(workdir, config, classifier_path=None):
+    """The judges `config.eval` asks for; clear errors when one is missing.
+
+    `classifier_path` names another run's classifier, so that runs are judged
+    by one network (default: the workdir's own).
+    """
     eval_config = config.eval
-    classifier = classifier_path = None
+    classifier = None
     try:
-        classifier = domain_classifier.load_domain_classifier(workdir)
-        classifier_path = domain_classifier.classifier_path(workdir)
+        classifier = domain_classifier.load_domain_classifier(workdir, classifier_path)
+        classifier_path = classifier_path or domain_classifier.classifier_path(workdir)
     except FileNotFoundError:
-        if eval_config.feature_network == "domain":
+        if eval_config.feature_network == "domain" or classifier_path is not None:
             raise
     if classifier is not None and classifier.image_size != config.data.image_size:
         raise ValueError(
-            f"the domain classifier in {workdir.path} reads {classifier.image_size}-pixel images but "
-            f"data.image_size is {config.data.image_size}; retrain it with "
-            f"`sagan-tf train-classifier --workdir {workdir.path}`")
+            f"the domain classifier {classifier_path} reads {classifier.image_size}-pixel images but "
+            f"data.image_size is {config.data.image_size}; judge with a classifier trained on this "
+            f"data (`sagan-tf train-classifier --workdir {workdir.path}`)")
     if eval_config.feature_network == "domain":
         return Judges("domain", classifier, classifier_path)
     if not eval_config.inception_weights:
@@ -216,16 +234,20 @@ def score(fake, real, network):
     return results
 
 
-def evaluate(workdir, config, checkpoint=None, verbose=1):
-    """Runs the protocol; returns (report dict, the first generated images and their captions)."""
+def evaluate(workdir, config, checkpoint=None, verbose=1, classifier_path=None):
+    """Runs the protocol; returns (report dict, the first generated images and their captions).
+
+    `classifier_path` judges with another run's domain classifier (default: the workdir's).
+    """
     from sagan_tf.inference import TextToImage
 
     started = time.time()
     eval_config = config.eval
     # Missing models fail here, before the data set is read.
-    judges = load_judges(workdir, config)
+    judges = load_judges(workdir, config, classifier_path)
     model = TextToImage.from_workdir(workdir, config, checkpoint)
     dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    judges.check_reads(dataset)
     real_images, real_examples = prepare.split_images(
         dataset, "test", config.data.image_size, workdir.data_cache_dir(config))
     texts, owners = evaluation_captions(dataset, eval_config.num_images, eval_config.seed)
@@ -251,6 +273,7 @@ def evaluate(workdir, config, checkpoint=None, verbose=1):
     if with_alignment:
         report["alignment"] = {
             "classifier": judges.classifier_path,
+            "classifier_id": judges.classifier_id,
             "generated": fake.alignment.result(),
             # Real test images the classifier was never fitted on, read against their own captions.
             "real_ceiling": real.alignment.result(),

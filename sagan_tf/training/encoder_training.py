@@ -7,10 +7,8 @@ resuming, the training history and, optionally, the cached sentence vectors
 of every caption for the GAN stage.
 """
 
-import dataclasses
 import glob
 import hashlib
-import json
 import math
 import os
 import time
@@ -21,6 +19,7 @@ import numpy as np
 from sagan_tf import files
 from sagan_tf.data import pipeline
 from sagan_tf.data import shapes_grammar as grammar
+from sagan_tf.digests import config_digest, weights_digest
 from sagan_tf.models.caption_classifier import CaptionClassifier
 from sagan_tf.models.text_encoder import TextEncoder
 from sagan_tf.text.tokenizer import CaptionTokenizer, VocabularyMismatchError
@@ -40,13 +39,6 @@ def build_encoder(encoder_config, vocab_size):
         dropout=encoder_config.dropout)
 
 
-def config_digest(*sections, ignore=()):
-    """A short digest of config sections (dataclasses or plain values), their `ignore`d fields left out."""
-    values = [{name: value for name, value in dataclasses.asdict(s).items() if name not in ignore}
-              if dataclasses.is_dataclass(s) else s for s in sections]
-    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
-
-
 def backup_digest(config):
     """Names the backup of an encoder run: everything that shapes the weights.
 
@@ -55,14 +47,6 @@ def backup_digest(config):
     """
     return config_digest(config.data, config.encoder, config.encoder_train,
                          ignore=("epochs", "patience", "cache_embeddings"))
-
-
-def weights_digest(model):
-    """Identifies a trained model by its weights (the same weights, the same digest)."""
-    digest = hashlib.sha1()
-    for weight in model.weights:
-        digest.update(keras.ops.convert_to_numpy(weight).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def read_metadata(workdir):
@@ -229,18 +213,15 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
             result["test_accuracy_seen_classes"] = float(test_metrics["accuracy"])
     if dataset.name == "shapes":
         result.update(colour_swap_accuracy(classifier, tokenizer, dataset.splits["validation"]))
-    with open(results_path, "w") as f:
-        json.dump(result, f, indent=1)
+    files.write_json(results_path, result)
     return result
 
 
 def refuse_to_orphan_the_gan(workdir, config, saved):
     """Raises ValueError when the workdir's GAN may be trained on the encoder a new training would replace."""
-    from sagan_tf.training import gan_training
-
     if not os.path.isfile(workdir.latest_generator):
         return
-    trained_on = (gan_training.read_trained_on(workdir) or {}).get("encoder_id")
+    trained_on = (workdir.read_trained_on() or {}).get("encoder_id")
     if trained_on and saved and saved.get("encoder_id") and trained_on != saved["encoder_id"]:
         return  # that GAN was trained on an earlier encoder: nothing left to orphan
     raise ValueError(
@@ -266,17 +247,25 @@ def colour_swap_accuracy(classifier, tokenizer, examples):
 
 
 def save_encoder(encoder_dir, encoder, tokenizer, dataset, settings=None):
-    """Saves the encoder (no head) with the vocabulary and the settings (digest) it was trained on."""
+    """Saves the encoder (no head) with the vocabulary and the settings (digest) it was trained on.
+
+    Each file is written atomically and encoder.json, which vouches for the
+    others, goes first and comes back last: after a kill in between, the
+    workdir has no usable encoder rather than a mismatched one.
+    """
+    metadata_path = os.path.join(encoder_dir, METADATA_FILE)
+    if os.path.exists(metadata_path):
+        os.remove(metadata_path)
     tokenizer.save(encoder_dir)
-    encoder.save(os.path.join(encoder_dir, ENCODER_FILE))
+    with files.written_atomically(os.path.join(encoder_dir, ENCODER_FILE)) as scratch:
+        encoder.save(scratch)
     # Sentence vectors cached from an earlier encoder are stale now.
     for path in glob.glob(os.path.join(encoder_dir, EMBEDDINGS_FILE.format(split="*"))):
         os.remove(path)
-    with open(os.path.join(encoder_dir, METADATA_FILE), "w") as f:
-        json.dump({"vocabulary_fingerprint": tokenizer.fingerprint(), "encoder_id": weights_digest(encoder),
-                   "settings": settings, "kind": encoder.kind,
-                   "output_dim": encoder.output_dim, "max_length": tokenizer.max_length,
-                   "dataset": dataset.name, "class_names": dataset.class_names}, f, indent=1)
+    files.write_json(metadata_path, {
+        "vocabulary_fingerprint": tokenizer.fingerprint(), "encoder_id": weights_digest(encoder),
+        "settings": settings, "kind": encoder.kind, "output_dim": encoder.output_dim,
+        "max_length": tokenizer.max_length, "dataset": dataset.name, "class_names": dataset.class_names})
 
 
 def load_frozen_encoder(workdir):

@@ -5,13 +5,12 @@ in the training step. Writes to `<workdir>/gan/`: checkpoints of G and D,
 per-worker backups for exact resume, sample grids and TensorBoard logs.
 """
 
-import json
 import os
 
 import keras
 import numpy as np
 
-from sagan_tf import files
+from sagan_tf import digests, files
 from sagan_tf.data import pipeline, prepare
 from sagan_tf.models.discriminator import Discriminator
 from sagan_tf.models.gan import TextToImageGAN
@@ -19,25 +18,13 @@ from sagan_tf.models.generator import Generator
 from sagan_tf.training import callbacks as gan_callbacks
 from sagan_tf.training import distribution, encoder_training, precision
 
-# Which run wrote gan/checkpoints/, and on which text encoder.
-TRAINED_ON_FILE = "trained_on.json"
-
-
-def read_trained_on(workdir):
-    """{"run": backup digest, "encoder_id": ...} of the GAN in the workdir, or None."""
-    path = os.path.join(workdir.gan_dir, TRAINED_ON_FILE)
-    if not os.path.isfile(path):
-        return None
-    return files.read_json(path, "record of the GAN run", required=("run", "encoder_id"))
-
-
 def run_digest(config, encoder_id):
     """Names a GAN run's backup: the data, networks, optimisation and the encoder.
 
     How long to train and how often to back up are left out, so more epochs
     continue the backed-up run; anything else starts its own.
     """
-    return encoder_training.config_digest(
+    return digests.config_digest(
         config.data, config.gan, config.train, encoder_id,
         ignore=("epochs", "backup_every_steps", "jit_compile"))
 
@@ -47,7 +34,7 @@ def check_same_encoder(workdir, checkpoint):
     own = workdir.checkpoints_dir
     if os.path.dirname(os.path.abspath(checkpoint)) != own:
         return  # a generator from elsewhere: nothing records its encoder
-    trained_on = (read_trained_on(workdir) or {}).get("encoder_id")
+    trained_on = (workdir.read_trained_on() or {}).get("encoder_id")
     current = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
     if trained_on and current and trained_on != current:
         raise ValueError(
@@ -62,16 +49,14 @@ def claim_checkpoints(workdir, run, encoder_id, fresh):
     Raises ValueError when a fresh run would overwrite the generator of a run
     under other settings (or on another encoder).
     """
-    trained_on = read_trained_on(workdir)
+    trained_on = workdir.read_trained_on()
     if fresh and os.path.isfile(workdir.latest_generator) and (trained_on or {}).get("run") != run:
         raise ValueError(
             f"{workdir.gan_dir} holds a generator from another run (other data, gan or train settings, "
             "another text encoder, or an earlier sagan_tf); a new run would overwrite it. Train in a new "
             f"--workdir, or delete {workdir.gan_dir} first (a change of train.epochs alone continues a run)")
     if distribution.worker_index() == 0:
-        with files.written_atomically(os.path.join(workdir.gan_dir, TRAINED_ON_FILE)) as scratch, \
-                open(scratch, "w") as f:
-            json.dump({"run": run, "encoder_id": encoder_id}, f, indent=1)
+        files.write_json(workdir.trained_on_path, {"run": run, "encoder_id": encoder_id})
 
 
 def build_gan(config, condition_dim, strategy, num_classes=0):
@@ -222,6 +207,5 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
                                      "total": round(sum(validation_starts), 3)},
     }
     if chief:
-        with open(results_path, "w") as f:
-            json.dump(result, f, indent=1)
+        files.write_json(results_path, result)
     return result

@@ -1,0 +1,27 @@
+"""Short digests that name a run's settings and a trained model's weights.
+
+A workdir records them beside what it trained, so that the same command
+with the same settings is recognised as done, and a model is never paired
+with, or overwritten by, one trained under other settings.
+"""
+
+import dataclasses
+import hashlib
+import json
+
+import keras
+
+
+def config_digest(*sections, ignore=()):
+    """A short digest of config sections (dataclasses or plain values), their `ignore`d fields left out."""
+    values = [{name: value for name, value in dataclasses.asdict(s).items() if name not in ignore}
+              if dataclasses.is_dataclass(s) else s for s in sections]
+    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def weights_digest(model):
+    """Identifies a trained model by its weights (the same weights, the same digest)."""
+    digest = hashlib.sha1()
+    for weight in model.weights:
+        digest.update(keras.ops.convert_to_numpy(weight).tobytes())
+    return digest.hexdigest()[:16]
