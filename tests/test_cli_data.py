@@ -69,6 +69,15 @@ def test_bad_config_gets_one_line_error(tmp_path, capsys):
     assert err.startswith("error: ") and "unknown key 'data.nmae'" in err and "bad.yaml" in err
 
 
+def test_a_data_set_too_large_for_memory_is_refused_before_building(tmp_path, capsys):
+    workdir = tmp_path / "w"
+    status, _, err = run(capsys, "data", "build", "--workdir", str(workdir),
+                         "--set", "data.num_images=1000000000")
+    assert status == 2 and "data.num_images=1000000000 at 64 px needs about" in err and "GiB" in err
+    assert not (workdir / "data").exists() or not list((workdir / "data").iterdir())
+    assert not (workdir / "config.yaml").exists()  # the refused --set is not kept
+
+
 def test_missing_data_directory(tmp_path, capsys):
     status, _, err = run(capsys, "data", "stats", "--workdir", str(tmp_path / "w"),
                          "--set", "data.name=cub", "--set", f"data.root={tmp_path / 'nowhere'}")

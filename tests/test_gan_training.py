@@ -79,9 +79,16 @@ def test_generate_is_deterministic_for_a_seed(trained_workdir, tmp_path, capsys)
 
 def test_generate_bad_input(trained_workdir, encoder_workdir, capsys):
     status, _, err = run(capsys, "generate", "--workdir", trained_workdir)
-    assert status == 2 and "give at least one caption" in err
+    assert status == 2 and "give captions, or --interpolate" in err
+    status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x", "--interpolate", "a", "b")
+    assert status == 2 and "(not both)" in err
     status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x", "--n", "65")
     assert status == 2 and "--n must be between 1 and 64" in err
+    status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "--interpolate", "a", "b",
+                         "--steps", "65")
+    assert status == 2 and "--steps between 2 and 64" in err
+    status, _, err = run(capsys, "generate", "--workdir", trained_workdir, *["x"] * 65)
+    assert status == 2 and "at most 64 captions" in err
     for network, kind in (("gan/checkpoints/discriminator-latest.keras", "Discriminator"),
                           ("encoder/encoder.keras", "TextEncoder")):
         status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "x",

@@ -9,8 +9,8 @@ from sagan_tf.commands.common import (
     verbosity,
 )
 
-# Wider grids are unreadable (and a figure that size exhausts memory).
-MAX_SAMPLES_PER_ROW = 64
+# Larger grids are unreadable (and a figure that size exhausts memory).
+MAX_GRID_SIDE = 64
 
 
 @cli.command("train-gan", "train the GAN (GAN-CLS) on the frozen encoder's sentence vectors")
@@ -26,14 +26,14 @@ def train_gan(args):
 
 
 def _generate_flags(parser):
-    parser.add_argument("captions", nargs="*", help="captions, one grid row each")
-    parser.add_argument("--n", type=int, default=8, help=f"samples per caption (at most {MAX_SAMPLES_PER_ROW})")
+    parser.add_argument("captions", nargs="*", help=f"captions, one grid row each (at most {MAX_GRID_SIDE})")
+    parser.add_argument("--n", type=int, default=8, help=f"samples per caption (at most {MAX_GRID_SIDE})")
     parser.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same pictures")
     parser.add_argument("--out", default=None, help="PNG path (default: <workdir>/generated.png)")
     parser.add_argument("--checkpoint", default=None, help="generator .keras file (default: the latest)")
     parser.add_argument("--interpolate", nargs=2, metavar=("CAPTION_A", "CAPTION_B"),
                         help="walk between the sentence vectors of two captions")
-    parser.add_argument("--steps", type=int, default=8, help="interpolation steps")
+    parser.add_argument("--steps", type=int, default=8, help=f"interpolation steps (2 to {MAX_GRID_SIDE})")
 
 
 @cli.command("generate", "draw images for captions with the trained generator")
@@ -43,11 +43,14 @@ def generate(args):
     from sagan_tf.inference import TextToImage
 
     workdir, config = setup(args)
-    if not args.captions and not args.interpolate:
-        raise ValueError("give at least one caption (or --interpolate CAPTION_A CAPTION_B)")
-    if not 1 <= args.n <= MAX_SAMPLES_PER_ROW or args.steps < 2:
-        raise ValueError(f"--n must be between 1 and {MAX_SAMPLES_PER_ROW} (samples in a row of the grid) "
-                         "and --steps at least 2")
+    if bool(args.captions) == bool(args.interpolate):
+        raise ValueError("give captions, or --interpolate CAPTION_A CAPTION_B (not both)")
+    if len(args.captions) > MAX_GRID_SIDE:
+        raise ValueError(f"at most {MAX_GRID_SIDE} captions (rows of one grid), got {len(args.captions)}; "
+                         "run generate again for the rest")
+    if not 1 <= args.n <= MAX_GRID_SIDE or not 2 <= args.steps <= MAX_GRID_SIDE:
+        raise ValueError(f"--n must be between 1 and {MAX_GRID_SIDE} (samples in a row of the grid) "
+                         f"and --steps between 2 and {MAX_GRID_SIDE}")
     out = visualize.image_path(args.out or workdir.join("generated.png"))
     model = TextToImage.from_workdir(workdir, config, args.checkpoint)
     if args.interpolate:

@@ -198,8 +198,27 @@ def load(path):
     return CaptionedDataset(name="shapes", class_names=class_names(), splits=splits, images=images)
 
 
+def physical_memory_bytes():
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits_in_memory(num_images, captions_per_image, image_size):
+    """Raises ValueError when the data set would take more than half of this machine's memory.
+
+    It is built and trained on in memory; a clear refusal beats the kernel's OOM kill.
+    """
+    # Pixels, plus about 150 bytes per caption for its text and attributes as Python objects.
+    needed = num_images * (3 * image_size ** 2 + 150 * captions_per_image)
+    available = physical_memory_bytes()
+    if needed > available / 2:
+        raise ValueError(
+            f"data.num_images={num_images} at {image_size} px needs about {needed / 2 ** 30:.1f} GiB in "
+            f"memory, more than half of this machine's {available / 2 ** 30:.1f} GiB; use fewer images")
+
+
 def build_or_load(cache_dir, num_images=20000, captions_per_image=10, image_size=64, seed=0):
     """Returns the data set, building and caching it on first use."""
+    check_fits_in_memory(num_images, captions_per_image, image_size)
     os.makedirs(cache_dir, exist_ok=True)
     key = _cache_key(num_images, captions_per_image, image_size, seed)
     path = os.path.join(cache_dir, f"shapes-{key}.npz")
