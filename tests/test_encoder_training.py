@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from sagan_tf import cli
+from sagan_tf import config as config_lib
 from tests.cli_runner import run
 from sagan_tf.text.tokenizer import VocabularyMismatchError
 from sagan_tf.training import encoder_training
@@ -147,11 +148,36 @@ def test_tuner_runs_two_trials_and_writes_a_usable_config(tmp_path, capsys):
     # Resuming the finished search runs no new trial.
     status, out, _ = run(capsys, *args)
     assert len(json.loads(out.strip().splitlines()[-1])["trials"]) == 2
+    # The search trains none of the workdir's models: it leaves no config or encoder there.
+    assert sorted(os.listdir(workdir)) == ["data", "tune"]
+    # Seeded: the same settings in another workdir try the same points.
+    status, out, _ = run(capsys, *[str(tmp_path / "again") if a == workdir else a for a in args])
+    assert [t["hops"] for t in json.loads(out.strip().splitlines()[-1])["trials"]] == \
+        [t["hops"] for t in result["trials"]]
+    assert [t["learning_rate"] for t in json.loads(out.strip().splitlines()[-1])["trials"]] == \
+        [t["learning_rate"] for t in result["trials"]]
     # The best settings train.
     status, out, err = run(capsys, "train-encoder", "--config", result["config"], "--workdir",
                            str(tmp_path / "best"), "--quiet", "--json", "--set", "encoder_train.epochs=1")
     assert status == 0, err
     assert json.loads(out.strip().splitlines()[-1])["kind"] == "self_attention"
+
+
+def test_a_search_is_named_by_what_it_leaves_fixed():
+    from sagan_tf.training.tuning import search_name
+
+    config = config_lib.load(None)
+    name = search_name(config, "random", 5)
+    assert name.startswith("random-")
+    assert search_name(config, "hyperband", 5).startswith("hyperband-")
+    assert search_name(config, "random", 6) != name  # epochs per trial
+    for key, value in (("data.num_images", 300), ("encoder.lstm_units", 32),
+                       ("encoder_train.batch_size", 16)):
+        assert search_name(config_lib.load(None, [f"{key}={value}"]), "random", 5) != name, key
+    # What the search sets itself does not start another search.
+    for key, value in (("encoder.hops", 4), ("encoder.attention_units", 64), ("encoder.penalty_weight", 0.0),
+                       ("encoder_train.learning_rate", 0.01), ("encoder_train.epochs", 99)):
+        assert search_name(config_lib.load(None, [f"{key}={value}"]), "random", 5) == name, key
 
 
 def test_tuner_refuses_trials_of_no_epochs():

@@ -25,11 +25,11 @@ def flags(*adders):
     return attach
 
 
-def setup_with_dataset(args):
-    """(workdir, config, dataset) for commands that train on the data set."""
+def setup_with_dataset(args, record=True):
+    """(workdir, config, dataset) for commands that read the data set (and, with `record`, train the workdir's models)."""
     from sagan_tf.data import registry
 
-    workdir, config = setup(args, record=True)
+    workdir, config = setup(args, record=record)
     return workdir, config, registry.load_dataset(config.data, workdir.data_cache_dir(config))
 
 

@@ -73,7 +73,8 @@ def tune(args):
 
     if args.max_trials < 1:
         raise ValueError("--max-trials must be at least 1")
-    workdir, config, dataset = setup_with_dataset(args)
+    # The search trains none of the workdir's models: its --set applies to it alone (and names it).
+    workdir, config, dataset = setup_with_dataset(args, record=False)
     result = tuning.search(workdir, config, dataset, args.max_trials, args.algorithm,
                            epochs=args.epochs, verbose=verbosity(args))
     print(tuning.format_table(result["trials"]))

@@ -2,8 +2,11 @@
 
 Searches the hops r, the attention width d_a, the penalty weight λ and the
 learning rate on validation accuracy. The search state lives in
-`<workdir>/tune/`, so an interrupted search resumes where it stopped, and
-the best settings are written as a config file `train-encoder` accepts.
+`<workdir>/tune/<algorithm>-<digest>/`, named by everything else that shapes
+a trial (data, encoder and training settings, epochs per trial), so an
+interrupted search resumes where it stopped and a changed setting starts
+its own search instead of ranking trials of two kinds. The best settings
+are written as a config file `train-encoder` accepts.
 """
 
 import copy
@@ -13,6 +16,8 @@ import keras
 import keras_tuner as kt
 
 from sagan_tf.data import pipeline
+from sagan_tf.digests import config_digest
+from sagan_tf.text.tokenizer import CaptionTokenizer
 from sagan_tf.training import encoder_training
 
 HOPS = (1, 2, 4, 8, 16, 30)
@@ -44,10 +49,23 @@ class EncoderHyperModel(kt.HyperModel):
                                                    self.config.encoder_train.weight_decay, self.decay_steps)
 
 
+def search_name(config, algorithm, epochs):
+    """The search's folder under tune/: the algorithm and a digest of what the search leaves fixed."""
+    digest = config_digest(
+        config.data, epochs,
+        {key: value for key, value in vars(config.encoder).items()
+         if key not in ("kind", "hops", "attention_units", "penalty_weight")},
+        {key: value for key, value in vars(config.encoder_train).items()
+         if key not in ("learning_rate", "epochs", "cache_embeddings")})
+    return f"{algorithm}-{digest}"
+
+
 def make_tuner(workdir, config, dataset, vocab_size, max_trials, algorithm, epochs, decay_steps=0):
     hypermodel = EncoderHyperModel(config, dataset, vocab_size, decay_steps)
+    # Keras Tuner takes a seed of 0 for "none" and draws a random one, so data.seed 0 becomes 1.
     common = dict(objective=OBJECTIVE, directory=os.path.join(workdir.path, "tune"),
-                  project_name=f"encoder_{algorithm}", overwrite=False, seed=config.data.seed)
+                  project_name=search_name(config, algorithm, epochs), overwrite=False,
+                  seed=config.data.seed + 1)
     if algorithm == "random":
         return kt.RandomSearch(hypermodel, max_trials=max_trials, **common)
     tuner = kt.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
@@ -60,7 +78,9 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs per trial must be at least 1, got {epochs}")
     epochs = epochs or config.encoder_train.epochs
-    tokenizer = encoder_training.tokenizer_for(workdir, config, dataset)
+    # Adapted afresh (deterministic from the data), never the workdir encoder's, which may be of other data.
+    tokenizer = CaptionTokenizer.adapt(dataset.captions("train"), config.data.max_length,
+                                       config.data.min_word_count)
     auxiliary = encoder_training.uses_auxiliary_attributes(config, dataset)
     train = encoder_training.caption_arrays(tokenizer, dataset.splits["train"], auxiliary)
     validation = encoder_training.caption_arrays(tokenizer, dataset.splits["validation"], auxiliary)
@@ -81,7 +101,7 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
     scores = [t["score"] for t in trials if t["score"] is not None]
     if not scores:
         # Keras Tuner counts failed trials against max_trials, so a rerun would not retry.
-        raise ValueError(f"no trial of the search in {os.path.join(workdir.path, 'tune')} finished "
+        raise ValueError(f"no trial of the search in {tuner.project_dir} finished "
                          f"({len(trials)} failed); fix the cause, then delete that folder to search again")
     best = tuner.get_best_hyperparameters(1)[0].values
     best_config = copy.deepcopy(config)
@@ -97,7 +117,7 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
 
 def format_table(trials):
     columns = ("trial", "status", "score", "hops", "attention_units", "penalty_weight", "learning_rate")
-    rows = [[_cell(t.get(c)) for c in columns] for t in sorted(trials, key=lambda t: t["trial"])]
+    rows = [[_cell(t.get(c)) for c in columns] for t in sorted(trials, key=lambda t: int(t["trial"]))]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
