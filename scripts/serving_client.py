@@ -43,12 +43,25 @@ def predict_rest(args):
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as response:
-            return serving_request.rest_outputs(json.load(response))
+            return serving_request.rest_outputs(_json_reply(response.read(), url, response.status))
     except urllib.error.HTTPError as error:
         # TF Serving explains a refused request in the JSON body of the error.
-        return serving_request.rest_outputs(json.load(error))
+        return serving_request.rest_outputs(_json_reply(error.read(), url, error.code))
     except urllib.error.URLError as error:
         raise OSError(f"cannot reach {url}: {error.reason}") from None
+
+
+def _json_reply(body, url, status):
+    """The parsed JSON object of a reply; a ValueError naming the address when it is none (a proxy's page)."""
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict):
+        text = " ".join(body.decode("utf-8", "replace").split())[:200]
+        raise ValueError(f"{url} answered HTTP {status} with no JSON object (is it TF Serving's REST port?): "
+                         f"{text!r}")
+    return reply
 
 
 def predict_grpc(args):
@@ -69,6 +82,9 @@ def main(argv=None):
             print(json.dumps(serving_request.rest_body(args.captions, args.seed), ensure_ascii=False))
             return 0
         images, token_ids = predict_grpc(args) if args.grpc else predict_rest(args)
+        if images.ndim != 4 or len(images) != len(args.captions):
+            raise ValueError(f"the server sent images of shape {list(images.shape)} for "
+                             f"{len(args.captions)} caption(s)")
     except (ValueError, ImportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -28,6 +28,10 @@ MODEL_CARD_FILE = "model_card.json"
 MODEL_FILE = "text2image.tflite"
 
 
+class ExportFolderError(ValueError):
+    """The folder is not a whole, readable TFLite export."""
+
+
 class CaptionTokenizer:
     """The model card's tokenizer: caption -> `max_length` token ids."""
 
@@ -39,8 +43,13 @@ class CaptionTokenizer:
     @classmethod
     def from_folder(cls, folder, card):
         settings = card["tokenizer"]
-        with open(os.path.join(folder, settings["vocabulary_file"]), encoding="utf-8") as f:
+        path = os.path.join(folder, settings["vocabulary_file"])
+        with open(path, encoding="utf-8") as f:
             vocabulary = f.read().split("\n")[:-1]
+        # An id past the model's embedding table would fail inside the interpreter.
+        if len(vocabulary) != settings["vocabulary_size"]:
+            raise ExportFolderError(f"{path} has {len(vocabulary)} tokens but the model card says "
+                                    f"{settings['vocabulary_size']}: it belongs to another export")
         return cls(settings, vocabulary)
 
     def tokens(self, caption):
@@ -61,7 +70,11 @@ class CaptionTokenizer:
 
 
 def load_card(folder):
-    with open(os.path.join(folder, MODEL_CARD_FILE), encoding="utf-8") as f:
+    path = os.path.join(folder, MODEL_CARD_FILE)
+    if not os.path.isfile(path):
+        raise ExportFolderError(f"no {MODEL_CARD_FILE} in {folder}: name the folder "
+                                "`sagan-tf export --format tflite` wrote")
+    with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -104,15 +117,25 @@ def main(argv=None):
     parser.add_argument("--out", default="generated.png", help="PNG path: the pictures side by side")
     parser.add_argument("--tokens", action="store_true", help="print the tokens and their ids as JSON and exit")
     args = parser.parse_args(argv)
-    if not os.path.isfile(os.path.join(args.folder, MODEL_CARD_FILE)):
-        print(f"error: no {MODEL_CARD_FILE} in {args.folder}", file=sys.stderr)
+    if args.seed < 0:
+        parser.error(f"--seed must be at least 0, got {args.seed}")
+    if not args.out.lower().endswith(".png") or os.path.isdir(args.out):
+        parser.error(f"--out must name a .png file, got {args.out!r}")
+    try:
+        if args.tokens:
+            tokenizer = CaptionTokenizer.from_folder(args.folder, load_card(args.folder))
+            print(json.dumps([{"tokens": tokenizer.tokens(caption), "token_ids": tokenizer(caption)}
+                              for caption in args.captions], ensure_ascii=False))
+            return 0
+        images = generate(args.folder, args.captions, args.seed)
+    except ExportFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.tokens:
-        tokenizer = CaptionTokenizer.from_folder(args.folder, load_card(args.folder))
-        print(json.dumps([{"tokens": tokenizer.tokens(caption), "token_ids": tokenizer(caption)}
-                          for caption in args.captions], ensure_ascii=False))
-        return 0
-    images = generate(args.folder, args.captions, args.seed)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        # A missing, truncated or hand-edited file: the interpreter's own words, and which folder.
+        print(f"error: {args.folder} is not a whole TFLite export ({type(error).__name__}: {error}); "
+              "export it again", file=sys.stderr)
+        return 2
     Image.fromarray(np.concatenate(list(images), axis=1)).save(args.out)
     print(f"wrote {args.out}")
     return 0

@@ -132,6 +132,42 @@ def test_client_script_reports_a_refused_request(server, tmp_path):
     assert not os.path.exists(tmp_path / "generated.png")
 
 
+class CannedReplyHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with the server's (status, content type, body): a proxy or another service."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        status, content_type, body = self.server.canned
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("canned, expected", [
+    ((502, "text/html", b"<html><body>Bad Gateway</body></html>"), "answered HTTP 502 with no JSON object"),
+    ((200, "application/json", b"[1, 2]"), "answered HTTP 200 with no JSON object"),
+    ((200, "application/json", b'{"outputs": {"images": [], "token_ids": []}}'),
+     "images of shape [0] for 1 caption(s)"),
+])
+def test_client_script_explains_a_reply_that_is_not_pictures(canned, expected, tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CannedReplyHandler)
+    server.canned = canned
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run_client("a red circle", "--server", f"http://127.0.0.1:{server.server_address[1]}",
+                            cwd=str(tmp_path))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and expected in result.stderr
+    assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "generated.png")
+
+
 def test_client_script_prints_the_body_without_a_server(tmp_path):
     result = run_client("a red circle", "--seed", "3", "--print-body", cwd=str(tmp_path))
     assert json.loads(result.stdout) == {"signature_name": "generate_seeded",

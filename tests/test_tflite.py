@@ -251,6 +251,36 @@ def test_phone_script_draws_what_keras_draws(exports, models, tmp_path):
     assert np.abs(pixels.astype(int) - expected).max() <= 1
 
 
+def test_phone_script_names_a_damaged_folder_instead_of_crashing(exports, tmp_path):
+    def damaged(name, change):
+        folder = shutil.copytree(exports["dynamic_int8"], tmp_path / name)
+        change(folder)
+        return str(folder)
+
+    def cut(path):
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[:len(data) // 3])
+
+    cases = {
+        damaged("no_vocab", lambda f: os.remove(f / "vocab.txt")): "vocab.txt",
+        damaged("cut_model", lambda f: cut(f / "text2image.tflite")): "is not a whole TFLite export",
+        damaged("cut_card", lambda f: cut(f / "model_card.json")): "is not a whole TFLite export",
+        damaged("other_vocab", lambda f: open(f / "vocab.txt", "a").write("extra\n")): "another export",
+        str(tmp_path / "nowhere"): "no model_card.json",
+    }
+    for folder, expected in cases.items():
+        finished = subprocess.run([sys.executable, SCRIPT, folder, "a red circle", "--out", str(tmp_path / "x.png")],
+                                  capture_output=True, text=True)
+        assert finished.returncode == 2, (folder, finished.stderr)
+        assert finished.stderr.startswith("error: ") and expected in finished.stderr, finished.stderr
+        assert "Traceback" not in finished.stderr
+    for bad in (["--seed", "-1"], ["--out", str(tmp_path)], ["--out", "picture"]):
+        finished = subprocess.run([sys.executable, SCRIPT, exports["none"], "a caption", *bad],
+                                  capture_output=True, text=True)
+        assert finished.returncode == 2 and "Traceback" not in finished.stderr, finished.stderr
+    assert not os.path.exists(tmp_path / "x.png")
+
+
 def test_fixed_batch_of_two_and_a_short_last_batch(tiny_workdir, models, tmp_path, capsys):
     workdir, _ = tiny_workdir
     encoder, tokenizer, generator = models
