@@ -51,9 +51,26 @@ def test_export_writes_the_next_version_and_never_overwrites(tiny_workdir, saved
 
 def test_next_version_counts_only_integer_names(tmp_path):
     assert savedmodel.next_version(str(tmp_path / "missing")) == 1
-    for name in ("1", "3", "latest", ".4-staging"):
+    for name in ("1", "3", "latest", ".4-staging", "²"):
         (tmp_path / name).mkdir()
     assert savedmodel.next_version(str(tmp_path)) == 4
+
+
+def test_export_refuses_a_folder_that_is_not_a_models_folder(tiny_workdir, tmp_path, capsys):
+    workdir, _ = tiny_workdir
+    encoder_files = sorted(os.listdir(workdir.encoder_dir))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    versions_and_a_file = tmp_path / "model"
+    (versions_and_a_file / "1").mkdir(parents=True)
+    (versions_and_a_file / "7").write_text("not a version folder")
+    for out, message in ((workdir.encoder_dir, "holds more than version folders (encoder.json"),
+                         (str(a_file), "is a file"),
+                         (str(versions_and_a_file), "holds more than version folders (7)")):
+        assert cli.main(["export", "--workdir", workdir.path, "--format", "savedmodel", "--out", out]) == 2
+        assert message in capsys.readouterr().err
+    assert sorted(os.listdir(workdir.encoder_dir)) == encoder_files
+    assert sorted(os.listdir(versions_and_a_file)) == ["1", "7"]
 
 
 def test_tokenizer_layer_round_trips_its_config(tiny_workdir):
@@ -149,6 +166,19 @@ def test_bad_requests_fail_with_a_message_and_the_model_keeps_serving(loaded, si
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         loaded.signatures[signature](**tensors)
     images = loaded.signatures["serving_default"](captions=strings(["a red circle"]))["images"]
+    assert images.shape == (1, IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+def test_noise_of_the_wrong_width_is_refused_inside_the_graph(tiny_workdir):
+    """Python clients check feeds against the signature; TF Serving's C++ server need not."""
+    from sagan_tf.inference import TextToImage
+
+    workdir, config = tiny_workdir
+    functions = savedmodel.ServingFunctions(TextToImage.from_workdir(workdir, config),
+                                            os.path.join(workdir.encoder_dir, "vocab.txt"), MAX_BATCH)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"z must have {NOISE_DIM} columns"):
+        functions.generate_with_noise(strings(["a red circle"]), tf.zeros((1, NOISE_DIM - 3)))
+    images = functions.generate_with_noise(strings(["a red circle"]), tf.zeros((1, NOISE_DIM)))["images"]
     assert images.shape == (1, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 

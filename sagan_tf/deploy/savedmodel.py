@@ -23,6 +23,7 @@ fail that request with an InvalidArgumentError that says why.
 """
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -111,6 +112,9 @@ class ServingFunctions:
             captions,
             tf.debugging.assert_equal(tf.shape(z)[0], tf.shape(captions)[0],
                                       message="z must have one row per caption"),
+            # TF Serving does not hold a request to the signature's shapes.
+            tf.debugging.assert_equal(tf.shape(z)[1], self.model.noise_dim,
+                                      message=f"z must have {self.model.noise_dim} columns (the noise size)"),
             tf.debugging.assert_all_finite(z, "z must hold finite numbers"))
         return self._generate(captions, z)
 
@@ -147,10 +151,31 @@ def build_archive(model, vocabulary_file, max_batch):
     return archive
 
 
+def is_version(name):
+    return re.fullmatch("[0-9]+", name) is not None
+
+
 def next_version(base_dir):
     """1 + the highest integer version under `base_dir` (1 when there is none)."""
     names = os.listdir(base_dir) if os.path.isdir(base_dir) else []
-    return max((int(name) for name in names if name.isdigit()), default=0) + 1
+    return max((int(name) for name in names if is_version(name)), default=0) + 1
+
+
+def check_model_folder(base_dir):
+    """Raises ValueError unless `base_dir` is absent or holds only version folders (and hidden names).
+
+    TF Serving serves the folder's highest integer version; a folder of
+    other files (the workdir's encoder/, say) is not a model's folder.
+    """
+    if not os.path.exists(base_dir):
+        return
+    if not os.path.isdir(base_dir):
+        raise ValueError(f"{base_dir} is a file; name the model's folder (its versions go inside)")
+    others = sorted(name for name in os.listdir(base_dir) if not name.startswith(".")
+                    and not (is_version(name) and os.path.isdir(os.path.join(base_dir, name))))
+    if others:
+        raise ValueError(f"{base_dir} holds more than version folders ({', '.join(others[:4])}); name a new "
+                         "folder, or one that earlier SavedModel exports of this model wrote")
 
 
 def export_savedmodel(workdir, config, base_dir=None, checkpoint=None):
@@ -166,8 +191,9 @@ def export_savedmodel(workdir, config, base_dir=None, checkpoint=None):
     Returns:
         A dict: path, version, signatures, and the sizes a client needs.
     """
-    model = TextToImage.from_workdir(workdir, config, checkpoint)
     base_dir = os.path.abspath(base_dir or workdir.join("export", config.export.model_name))
+    check_model_folder(base_dir)
+    model = TextToImage.from_workdir(workdir, config, checkpoint)
     os.makedirs(base_dir, exist_ok=True)
     version = next_version(base_dir)
     target = os.path.join(base_dir, str(version))
