@@ -18,9 +18,18 @@ def _to_uint8(images):
 
 
 def image_path(path):
-    """The file a figure saved to `path` lands in (.png when it names no format); refuses a directory."""
+    """The file a figure saved to `path` lands in (.png when it names no format).
+
+    Refuses a directory and a path below a file.
+    """
     if os.path.isdir(path):
-        raise ValueError(f"{path} is a directory; name an image file, e.g. {os.path.join(path, 'grid.png')}")
+        raise ValueError(f"{path} is a directory; name an image file in it, e.g. "
+                         f"{os.path.join(path, 'figure.png')}")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"cannot write {path}: {parent} is a file, not a folder")
     return path if os.path.splitext(path)[1] else path + ".png"
 
 

@@ -59,6 +59,11 @@ def test_image_outputs_and_paths_of_the_wrong_kind(tmp_path, capsys):
     a_file.write_text("")
     status, _, err = run(capsys, "data", "build", "--workdir", str(a_file), *TINY)
     assert status == 2 and err.startswith("error: ") and "a_file" in err
+    status, _, err = run(capsys, "data", "show", "--workdir", workdir, "--out", str(a_file / "deeper" / "x.png"))
+    assert status == 2 and f"{a_file} is a file, not a folder" in err
+    status, _, err = run(capsys, "data", "show", "--workdir", workdir, "--out", "")
+    assert status == 2 and "--out is empty" in err
+    assert not os.path.exists(os.path.join(workdir, "contact_sheet.png"))
 
 
 def test_bad_config_gets_one_line_error(tmp_path, capsys):

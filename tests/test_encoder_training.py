@@ -89,6 +89,7 @@ def test_attention_command_writes_png_and_weights(trained_workdir, tmp_path, cap
     assert weights.shape == (4, len(result["words"]))
     assert result["words"][0] == "<start>" and result["words"][-1] == "<end>"
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-4)
+    assert all(len(repr(w).split(".")[-1]) <= 5 for row in result["attention"] for w in row)  # 5 places
 
 
 def test_awkward_captions_do_not_crash_attention(trained_workdir, tmp_path, capsys):

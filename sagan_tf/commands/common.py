@@ -33,6 +33,15 @@ def setup_with_dataset(args, record=True):
     return workdir, config, registry.load_dataset(config.data, workdir.data_cache_dir(config))
 
 
+def out_path(args, default=None):
+    """`--out`, or `default` when it was not given; an empty `--out ""` is refused, not read as the default."""
+    if args.out is None:
+        return default
+    if not args.out.strip():
+        raise ValueError("--out is empty; name a file or folder")
+    return args.out
+
+
 def quiet_flag(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

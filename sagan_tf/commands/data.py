@@ -3,7 +3,7 @@
 import numpy as np
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, setup
+from sagan_tf.commands.common import flags, out_path, setup
 from sagan_tf.data import prepare, registry
 
 
@@ -78,7 +78,7 @@ def show(args):
     rng = np.random.default_rng(args.seed)
     rows = rng.choice(len(examples), size=min(args.n, len(examples)), replace=False)
     captions = [examples[r].captions[rng.integers(len(examples[r].captions))] for r in rows]
-    out = visualize.contact_sheet(images[rows], captions, args.out or workdir.join("contact_sheet.png"))
+    out = visualize.contact_sheet(images[rows], captions, out_path(args, workdir.join("contact_sheet.png")))
     print(f"wrote {out}")
     _report_skipped(dataset)
     return {"out": out, "images": len(rows), "split": args.split}

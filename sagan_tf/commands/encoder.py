@@ -7,6 +7,7 @@ import numpy as np
 from sagan_tf import cli
 from sagan_tf.commands.common import (
     flags,
+    out_path,
     quiet_flag,
     setup,
     setup_with_dataset,
@@ -53,9 +54,11 @@ def attention(args):
     length = int((ids[0] != 0).sum())
     words = tokenizer.decode(ids)[0].split()[:length]
     weights = np.asarray(weights)[0, :, :length]
-    out = visualize.attention_heatmap(words, weights, args.out or workdir.join("attention.png"), title=args.caption)
+    out = visualize.attention_heatmap(words, weights, out_path(args, workdir.join("attention.png")),
+                                      title=args.caption)
     print(f"wrote {out}")
-    return {"out": out, "words": words, "attention": weights.round(5).tolist()}
+    # Rounded in float64: float32 values rounded to 5 places print with 16 digits.
+    return {"out": out, "words": words, "attention": weights.astype(np.float64).round(5).tolist()}
 
 
 def _tune_flags(parser):

@@ -3,6 +3,7 @@
 from sagan_tf import cli
 from sagan_tf.commands.common import (
     flags,
+    out_path,
     quiet_flag,
     setup,
     setup_with_dataset,
@@ -42,7 +43,7 @@ def evaluate(args):
     from sagan_tf.evaluation import report as report_lib
 
     workdir, config = setup(args)
-    out = args.out or workdir.join("report.json")
+    out = out_path(args, workdir.join("report.json"))
     if not out.endswith(".json"):
         raise ValueError(f"--out must name a .json file, got {out!r}")
     report, (images, captions) = evaluation.evaluate(workdir, config, args.checkpoint,

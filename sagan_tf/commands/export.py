@@ -1,7 +1,7 @@
 """`sagan-tf export`: a SavedModel for TF Serving or TFLite files for phones."""
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, setup
+from sagan_tf.commands.common import flags, out_path, setup
 
 FORMATS = ("savedmodel", "tflite")
 
@@ -30,14 +30,14 @@ def export(args):
                              "(a SavedModel takes any batch up to export.max_batch)")
         from sagan_tf.deploy.savedmodel import export_savedmodel
 
-        result = export_savedmodel(workdir, config, args.out, args.checkpoint)
+        result = export_savedmodel(workdir, config, out_path(args), args.checkpoint)
         print(f"wrote version {result['version']}: {result['path']} "
               f"(signatures {', '.join(result['signatures'])})")
         return result
 
     from sagan_tf.deploy.tflite import export_tflite
 
-    result = export_tflite(workdir, config, args.out, args.quantize or "none", args.batch, args.checkpoint)
+    result = export_tflite(workdir, config, out_path(args), args.quantize or "none", args.batch, args.checkpoint)
     for name, card in result["models"].items():
         print(f"{name}: {card['bytes'] / 1e6:.2f} MB, |TFLite - Keras| max {card['max_abs_error_vs_keras']:.2g}, "
               f"mean {card['mean_abs_error_vs_keras']:.2g}")

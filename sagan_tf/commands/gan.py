@@ -3,6 +3,7 @@
 from sagan_tf import cli
 from sagan_tf.commands.common import (
     flags,
+    out_path,
     quiet_flag,
     setup,
     setup_with_dataset,
@@ -51,7 +52,7 @@ def generate(args):
     if not 1 <= args.n <= MAX_GRID_SIDE or not 2 <= args.steps <= MAX_GRID_SIDE:
         raise ValueError(f"--n must be between 1 and {MAX_GRID_SIDE} (samples in a row of the grid) "
                          f"and --steps between 2 and {MAX_GRID_SIDE}")
-    out = visualize.image_path(args.out or workdir.join("generated.png"))
+    out = visualize.image_path(out_path(args, workdir.join("generated.png")))
     model = TextToImage.from_workdir(workdir, config, args.checkpoint)
     if args.interpolate:
         a, b = args.interpolate
