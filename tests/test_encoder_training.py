@@ -164,6 +164,16 @@ def test_tuner_runs_two_trials_and_writes_a_usable_config(tmp_path, capsys):
     assert json.loads(out.strip().splitlines()[-1])["kind"] == "self_attention"
 
 
+def test_hyperband_says_when_its_brackets_hold_fewer_trials_than_asked(tmp_path, capsys):
+    status, out, err = run(capsys, "tune", "--workdir", str(tmp_path / "hb"), "--algorithm", "hyperband",
+                           "--max-trials", "3", "--epochs", "1", "--quiet", "--json",
+                           *overrides(TINY_DATA, TINY_ENCODER))
+    assert status == 0, err
+    trials = len(json.loads(out.strip().splitlines()[-1])["trials"])
+    assert trials < 3 and f"ended after {trials} of 3 trials" in out
+    assert any(name.startswith("hyperband-") for name in os.listdir(tmp_path / "hb" / "tune"))
+
+
 def test_a_search_is_named_by_what_it_leaves_fixed():
     from sagan_tf.training.tuning import search_name
 

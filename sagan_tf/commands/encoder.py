@@ -81,6 +81,10 @@ def tune(args):
     result = tuning.search(workdir, config, dataset, args.max_trials, args.algorithm,
                            epochs=args.epochs, verbose=verbosity(args))
     print(tuning.format_table(result["trials"]))
+    if args.algorithm == "hyperband" and len(result["trials"]) < args.max_trials:
+        # Hyperband stops when its brackets, sized from the epochs per trial, are spent.
+        print(f"note: the search ended after {len(result['trials'])} of {args.max_trials} trials; "
+              "Hyperband's brackets for this many epochs per trial hold no more (raise --epochs)")
     print(f"best: {json.dumps(result['best'])} (val_accuracy {result['best_score']:.4f})")
     print(f"wrote {result['config']}")
     return result
