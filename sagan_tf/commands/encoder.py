@@ -30,7 +30,7 @@ def train_encoder(args):
                     workdir, encoder, tokenizer, dataset.splits[split], split)
     print(f"{config.encoder.kind} encoder: train accuracy {result['train_accuracy']:.3f}, "
           f"validation accuracy {result['val_accuracy']:.3f} (top-5 {result['val_top5_accuracy']:.3f})")
-    print(f"saved {result['encoder']}")
+    print(f"text encoder: {result['encoder']}")
     return result
 
 

@@ -22,7 +22,7 @@ def train_classifier(args):
                                                        verbose=verbosity(args, 2))
     for line in report.accuracy_lines("real images never fitted on", result["real_accuracy"]):
         print(line)
-    print(f"saved {result['classifier']}")
+    print(f"domain classifier: {result['classifier']}")
     return result
 
 
