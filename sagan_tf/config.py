@@ -283,6 +283,10 @@ def _validate(config, source):
         section.validate(check)
 
 
+# Paths that a --set gives relative to the current directory.
+COMMAND_LINE_PATHS = ("data.root", "data.cache_dir")
+
+
 def _yaml_problem(error):
     """PyYAML's several-line message as one line: what is wrong, and where."""
     if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
@@ -302,10 +306,14 @@ def _apply_override(tree, override, source):
         if not isinstance(node, dict):
             raise ConfigError(f"{source}: {key} does not name a config section")
     try:
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: the value is not valid YAML: {_yaml_problem(error)}; "
                           "quote it if it is text") from None
+    if key.strip() in COMMAND_LINE_PATHS and isinstance(value, str) and value:
+        # Typed in a shell: relative to where it was typed, and recorded so in the workdir's config.
+        value = os.path.abspath(value)
+    node[parts[-1]] = value
 
 
 def from_dict(values, overrides=(), source="<config>"):
@@ -374,8 +382,4 @@ def load(path=None, overrides=()):
     """
     if path is None:
         return from_dict({}, overrides, source="<defaults>")
-    config = from_dict(_read_tree(path), overrides, source=path)
-    # A relative root given with --set is relative to the config file too.
-    if config.data.root:
-        config.data.root = _beside(path, config.data.root)
-    return config
+    return from_dict(_read_tree(path), overrides, source=path)

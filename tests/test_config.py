@@ -108,6 +108,20 @@ def test_relative_root_is_relative_to_the_config_file(tmp_path):
     assert config_lib.load(path).data.root == str(tmp_path / "birds")
 
 
+def test_a_relative_path_given_with_set_is_relative_to_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    path = write(tmp_path / "configs", "data:\n  name: folder\n  root: mine\n")
+    config = config_lib.load(path, ["data.root=photos", "data.cache_dir=cache"])
+    assert (config.data.root, config.data.cache_dir) == (str(tmp_path / "photos"), str(tmp_path / "cache"))
+    assert config_lib.load(path).data.root == str(tmp_path / "configs" / "mine")
+    assert config_lib.load(None, ["data.root=photos"]).data.root == str(tmp_path / "photos")
+    # Recorded absolute: the workdir's copy reads the same from anywhere.
+    config.save(str(tmp_path / "configs" / "saved.yaml"))
+    monkeypatch.chdir("/")
+    assert config_lib.load(str(tmp_path / "configs" / "saved.yaml")).data.root == str(tmp_path / "photos")
+
+
 def test_save_and_reload_round_trip(tmp_path):
     config = config_lib.load(None, ["encoder.hops=4"])
     config.save(str(tmp_path / "saved.yaml"))

@@ -164,6 +164,17 @@ def test_tuner_runs_two_trials_and_writes_a_usable_config(tmp_path, capsys):
     assert json.loads(out.strip().splitlines()[-1])["kind"] == "self_attention"
 
 
+def test_own_images_without_classes_txt_get_told_to_add_one(tmp_path, capsys):
+    root = tmp_path / "mine"
+    for index in range(12):
+        (root / "captions").mkdir(parents=True, exist_ok=True)
+        (root / "captions" / f"p{index}.txt").write_text(f"a picture number {index}\n")
+    status, _, err = run(capsys, "train-encoder", "--workdir", str(tmp_path / "w"), "--quiet",
+                         "--set", "data.name=folder", "--set", f"data.root={root}",
+                         "--set", "data.captions_only=true")
+    assert status == 2 and "needs at least two classes" in err and "classes.txt" in err
+
+
 def test_hyperband_says_when_its_brackets_hold_fewer_trials_than_asked(tmp_path, capsys):
     status, out, err = run(capsys, "tune", "--workdir", str(tmp_path / "hb"), "--algorithm", "hyperband",
                            "--max-trials", "3", "--epochs", "1", "--quiet", "--json",

@@ -1,13 +1,16 @@
 """Oxford-102 flowers (Reed's layout) and user image folders, on synthetic trees."""
 
+import dataclasses
 import math
+import os
 import pickle
 import shutil
 
 import pytest
 from PIL import Image
 
-from sagan_tf.data import flowers, folder, reader_utils
+from sagan_tf import config as config_lib
+from sagan_tf.data import flowers, folder, image_io, prepare, reader_utils, registry
 from sagan_tf.data.records import BadExampleError
 
 NUM_CLASSES = 6
@@ -162,6 +165,47 @@ def test_folder_skips_and_counts_unpaired_and_bad_files(folder_root):
     names = {e.name for e in _all_examples(captions_only)}
     assert "no_image" in names and "lonely" not in names
     assert all(e.image_path is None for e in _all_examples(captions_only))
+
+
+def test_folder_classes_txt_as_editors_write_it(folder_root):
+    _write_image(folder_root / "images" / "my photo.png")
+    (folder_root / "captions" / "my photo.txt").write_text("a named photo\n")
+    lines = [f"a{i} {'red things' if i < 5 else 'blue things'}" for i in range(10)]
+    # A byte-order mark, Windows line ends, a name with a space, a line for a photo that is not there.
+    (folder_root / "classes.txt").write_bytes(
+        "\ufeff".encode() + "\r\n".join([*lines, "my photo  red things", "ghost green things"]).encode())
+    dataset = folder.load_folder(folder_root, seed=2)
+    assert dataset.class_names == ["blue things", "red things"]  # no empty "green things"
+    by_name = {e.name: e for e in _all_examples(dataset)}
+    assert by_name["my photo"].label == 1 and by_name["a0"].label == 1
+    assert dataset.skipped == {folder.CLASS_WITHOUT_IMAGE: 1}
+    assert dataset.skipped_names[folder.CLASS_WITHOUT_IMAGE] == ["ghost"]
+    (folder_root / "classes.txt").write_bytes("a0 caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"classes\.txt is not UTF-8"):
+        folder.load_folder(folder_root)
+
+
+def test_folder_images_are_decoded_again_when_replaced_and_strict_stops_at_a_bad_one(folder_root, tmp_path):
+    data = config_lib.load(None, ["data.name=folder", f"data.root={folder_root}", "data.image_size=16"]).data
+    cache = str(tmp_path / "cache")
+    first = registry.load_dataset(data, cache).splits["train"][0]
+    train_size = len(registry.load_dataset(data, cache).splits["train"])
+    bad = folder_root / "images" / os.path.basename(first.image_path)
+    bad.write_bytes(b"not a picture")
+    dataset = registry.load_dataset(data, cache)
+    images, kept = prepare.split_images(dataset, "train", 16, cache)
+    assert len(kept) == train_size - 1 and dataset.skipped == {image_io.NOT_AN_IMAGE: 1}
+
+    _write_image(bad, colour=(0, 250, 0))  # the photo replaced under the same name
+    dataset = registry.load_dataset(data, cache)
+    images, kept = prepare.split_images(dataset, "train", 16, cache)
+    assert len(kept) == train_size and dataset.skipped == {}
+    assert images[[e.name for e in kept].index(first.name)].reshape(-1, 3).mean(0)[1] > 240
+
+    bad.write_bytes(b"not a picture again")
+    with pytest.raises(BadExampleError, match="not a decodable image"):
+        prepare.split_images(registry.load_dataset(dataclasses.replace(data, strict=True), cache),
+                             "train", 16, cache)
 
 
 def test_folder_bad_input(folder_root, tmp_path):

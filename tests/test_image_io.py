@@ -67,6 +67,23 @@ def test_grayscale_cmyk_palette_and_transparent_images_become_rgb(tmp_path):
     np.testing.assert_array_equal(transparent[-1, -1], (255, 255, 255))
 
 
+def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
+    levels = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (16, 1))
+    Image.fromarray(levels).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    decoded = image_io.load_image(tmp_path / "deep.png", size=16)
+    np.testing.assert_allclose(decoded[..., 0].mean(axis=0), levels[0] / 257, atol=2)
+    assert decoded[:, 0].max() <= 2 and decoded[:, -1].min() >= 253
+
+
+def test_an_image_past_pillows_bomb_limit_is_a_bad_example(tmp_path, monkeypatch):
+    Image.new("1", (200, 100)).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 20,000 pixels is then past twice the limit
+    with pytest.raises(BadExampleError) as raised:
+        image_io.load_image(tmp_path / "huge.png")
+    assert raised.value.reason == image_io.TOO_LARGE_IMAGE
+
+
 def test_real_photo_decodes():
     photo = image_io.load_image(REAL_PHOTO)
     assert photo.shape == (76, 76, 3) and photo.dtype == np.uint8

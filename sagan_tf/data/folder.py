@@ -2,8 +2,8 @@
 
     images/<name>.jpg|.jpeg|.png
     captions/<name>.txt       one caption per line
-    classes.txt               optional; lines "<name> <class>" (the name has
-                              no spaces, the class may)
+    classes.txt               optional; lines "<name> <class>" (a name with
+                              spaces is matched against the image names)
 
 Images and caption files pair by name; an image without captions or
 captions without an image are skipped and counted. The examples are split
@@ -12,6 +12,7 @@ by image into train / validation / test with a seed.
 
 import collections
 import os
+import re
 
 from sagan_tf.data import reader_utils
 from sagan_tf.data.records import CaptionedDataset, Example
@@ -19,6 +20,7 @@ from sagan_tf.data.records import CaptionedDataset, Example
 CAPTIONS_WITHOUT_IMAGE = "caption file without image"
 AMBIGUOUS_IMAGE = "several images share one name"
 NOT_IN_CLASSES = "image not listed in classes.txt"
+CLASS_WITHOUT_IMAGE = "classes.txt line for an image that is not there"
 
 
 def _files_by_name(directory, extensions):
@@ -31,18 +33,26 @@ def _files_by_name(directory, extensions):
     return files
 
 
-def _read_classes(path):
-    """{image name: class name} from classes.txt."""
+def _read_classes(path, names):
+    """{image name: class name} from classes.txt; `names` are the names of the files present."""
+    try:
+        # utf-8-sig: editors on Windows start the file with a byte-order mark.
+        with open(path, encoding="utf-8-sig") as file:
+            lines = file.read().splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text: {error}") from None
     classes = {}
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            fields = line.split(maxsplit=1)
-            if len(fields) != 2:
-                raise ValueError(
-                    f"{path}:{number}: expected '<name> <class>', got {line.strip()!r}")
-            classes[fields[0]] = fields[1].strip()
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        # The longest present name the line starts with, so that names may hold spaces.
+        ends = [m.start() for m in re.finditer(r"\s+", text) if text[:m.start()] in names]
+        name = text[:ends[-1]] if ends else text.split(maxsplit=1)[0]
+        label = text[len(name):].strip()
+        if not label:
+            raise ValueError(f"{path}:{number}: expected '<name> <class>', got {text!r}")
+        classes[name] = label
     return classes
 
 
@@ -66,13 +76,18 @@ def load_folder(root, captions_only=False, strict=False, seed=0, validation_frac
     caption_files = _files_by_name(captions_dir, (".txt",))
     images = {} if captions_only else _files_by_name(images_dir, reader_utils.IMAGE_EXTENSIONS)
     classes_path = os.path.join(root, "classes.txt")
-    classes = _read_classes(classes_path) if os.path.isfile(classes_path) else None
-    class_names = sorted(set(classes.values())) if classes else []
+    present = set(caption_files) | set(images)
+    classes = _read_classes(classes_path, present) if os.path.isfile(classes_path) else None
+    dataset = CaptionedDataset(name="folder", class_names=[], splits={})
+    for name in sorted(set(classes or ()) - present):
+        dataset.skip(name, CLASS_WITHOUT_IMAGE, strict)
+    # Only classes of images that are there: a stray line must not add an empty class.
+    class_names = sorted({classes[name] for name in present if name in classes}) if classes else []
     label_of = {name: label for label, name in enumerate(class_names)}
-    dataset = CaptionedDataset(name="folder", class_names=class_names, splits={})
+    dataset.class_names = class_names
 
     examples = []
-    for name in sorted(set(caption_files) | set(images)):
+    for name in sorted(present):
         if name not in caption_files:
             dataset.skip(name, reader_utils.MISSING_CAPTIONS, strict)
             continue

@@ -20,6 +20,7 @@ NOT_AN_IMAGE = "not a decodable image (corrupt or unknown format)"
 TRUNCATED_IMAGE = "truncated image file"
 CORRUPT_IMAGE_DATA = "corrupt image data"
 EMPTY_CROP = "bounding box does not overlap the image"
+TOO_LARGE_IMAGE = "image too large to decode safely (Pillow's decompression-bomb limit)"
 
 
 class BadImageError(BadExampleError):
@@ -43,7 +44,11 @@ def bird_crop_box(bbox, width, height):
 
 
 def _to_rgb(image):
-    """Grayscale, palette, CMYK and transparent images all become RGB."""
+    """Grayscale (8 or 16 bits), palette, CMYK and transparent images all become RGB."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        # 16-bit grayscale: Pillow's convert() clips to 0..255 instead of scaling.
+        levels = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(np.clip(np.round(levels), 0, 255).astype(np.uint8), "L")
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     if has_alpha:
         # Transparent pixels carry arbitrary colours; show them as white.
@@ -63,6 +68,8 @@ def _decode(path):
         raise BadImageError(path, IMAGE_NOT_FOUND) from None
     except UnidentifiedImageError:
         raise BadImageError(path, NOT_AN_IMAGE) from None
+    except Image.DecompressionBombError as error:
+        raise BadImageError(path, TOO_LARGE_IMAGE, str(error)) from None
     except (OSError, SyntaxError, ValueError) as error:
         reason = TRUNCATED_IMAGE if "truncated" in str(error).lower() else CORRUPT_IMAGE_DATA
         raise BadImageError(path, reason, str(error)) from None

@@ -36,7 +36,9 @@ def split_images(dataset, split, size, cache_dir, workers=None):
     if not with_images:
         raise ValueError(f"the {split} split of {dataset.name} has no images "
                          "(captions-only data can train the text encoder, not the GAN)")
-    key = hashlib.sha1("\n".join(e.name + (e.image_path or "") for e in with_images).encode()).hexdigest()[:12]
+    # File sizes and times too, so that a photo replaced under the same name is decoded again.
+    key = hashlib.sha1("\n".join(f"{e.name} {e.image_path} {_file_stamp(e.image_path)}"
+                                 for e in with_images).encode()).hexdigest()[:12]
     path = os.path.join(cache_dir, f"{dataset.name}-{split}-{size}-{key}.npz")
     cached = files.read_cache(path, _read_images)
     if cached is not None:
@@ -48,6 +50,14 @@ def split_images(dataset, split, size, cache_dir, workers=None):
     with files.written_atomically(path) as scratch:
         np.savez(scratch, images=images, rows=np.asarray(rows, np.int64))
     return images, kept
+
+
+def _file_stamp(path):
+    try:
+        status = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{status.st_size} {status.st_mtime_ns}"
 
 
 def _read_images(path):

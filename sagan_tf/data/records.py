@@ -42,10 +42,12 @@ class CaptionedDataset:
     # Why examples were skipped: reason -> count, and the first few names per reason.
     skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     skipped_names: dict = dataclasses.field(default_factory=dict)
+    # data.strict: a bad example found later (an image that does not decode) raises too.
+    strict: bool = False
 
     def skip(self, name, reason, strict=False):
         """Records a bad example, or raises in strict mode."""
-        if strict:
+        if strict or self.strict:
             raise BadExampleError(f"{name}: {reason}")
         self.skipped[reason] += 1
         self.skipped_names.setdefault(reason, [])

@@ -7,6 +7,12 @@ from sagan_tf.data import shapes
 
 def load_dataset(data_config, cache_dir):
     """Reads (or builds, for shapes) the data set a config names."""
+    dataset = _read(data_config, cache_dir)
+    dataset.strict = data_config.strict
+    return dataset
+
+
+def _read(data_config, cache_dir):
     if data_config.name == "shapes":
         dataset, _ = shapes.build_or_load(
             cache_dir, data_config.num_images, data_config.captions_per_image,

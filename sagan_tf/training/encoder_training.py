@@ -141,6 +141,12 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
               f"delete {encoder_dir} to train it again")
         return files.read_json(results_path, "encoder results file")
     refuse_to_orphan_the_gan(workdir, config, saved)
+    if dataset.num_classes < 2:
+        raise ValueError(
+            f"encoder pre-training classifies captions by class and needs at least two classes; the "
+            f"{dataset.name} data set has {dataset.num_classes}"
+            + (" (list them in classes.txt beside images/ and captions/: one '<image name> <class>' per line)"
+               if dataset.name == "folder" else ""))
     os.makedirs(encoder_dir, exist_ok=True)
     # One backup per setting, so a changed config never resumes a stale run.
     backup_dir = os.path.join(encoder_dir, "backup", backup_digest(config))
