@@ -19,6 +19,18 @@ def config_digest(*sections, ignore=()):
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def dataset_digest(dataset):
+    """Identifies a data set's examples: names, labels, captions and image files, and its classes.
+
+    The config names where the data lives, not what is there: images or
+    captions added to a folder change this digest, not the config's.
+    """
+    examples = {split: [[e.name, e.label, e.captions, e.image_path] for e in items]
+                for split, items in sorted(dataset.splits.items())}
+    text = json.dumps([dataset.name, dataset.class_names, examples], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
 def weights_digest(model):
     """Identifies a trained model by its weights (the same weights, the same digest)."""
     digest = hashlib.sha1()

@@ -175,6 +175,29 @@ def test_own_images_without_classes_txt_get_told_to_add_one(tmp_path, capsys):
     assert status == 2 and "needs at least two classes" in err and "classes.txt" in err
 
 
+def test_captions_added_to_own_data_are_trained_on_not_called_already_trained(tmp_path, capsys):
+    root = tmp_path / "mine"
+    (root / "captions").mkdir(parents=True)
+
+    def add(first, last):
+        for index in range(first, last):
+            colour = ("red", "blue")[index % 2]
+            (root / "captions" / f"p{index}.txt").write_text(f"a {colour} thing number {index}\n")
+        (root / "classes.txt").write_text("".join(f"p{i} {('red', 'blue')[i % 2]}\n" for i in range(last)))
+
+    add(0, 40)
+    args = ["train-encoder", "--workdir", str(tmp_path / "w"), "--quiet", "--set", "data.name=folder",
+            "--set", f"data.root={root}", "--set", "data.captions_only=true", "--set", "encoder_train.epochs=1",
+            *overrides(TINY_ENCODER[:-2])]
+    assert run(capsys, *args)[0] == 0
+    status, out, _ = run(capsys, *args)
+    assert status == 0 and "already trained" in out
+    add(40, 60)  # the same config, more captions
+    status, out, _ = run(capsys, *args)
+    assert status == 0 and "already trained" not in out
+    assert len(os.listdir(tmp_path / "w" / "encoder" / "backup")) == 2  # a run of its own
+
+
 def test_hyperband_says_when_its_brackets_hold_fewer_trials_than_asked(tmp_path, capsys):
     status, out, err = run(capsys, "tune", "--workdir", str(tmp_path / "hb"), "--algorithm", "hyperband",
                            "--max-trials", "3", "--epochs", "1", "--quiet", "--json",

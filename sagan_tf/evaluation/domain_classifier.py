@@ -22,7 +22,7 @@ from sagan_tf import files
 from sagan_tf.data import pipeline
 from sagan_tf.data import prepare
 from sagan_tf.data import shapes_grammar as grammar
-from sagan_tf.digests import config_digest, weights_digest
+from sagan_tf.digests import config_digest, dataset_digest, weights_digest
 from sagan_tf.evaluation import alignment
 from sagan_tf.models.generator import resolution_steps
 
@@ -253,10 +253,10 @@ def classifier_dir(workdir):
     return workdir.join(CLASSIFIER_DIR)
 
 
-def classifier_settings(config):
+def classifier_settings(config, dataset):
     """Names what shapes the classifier's weights: the data and the eval.classifier_* training settings."""
     eval_config = config.eval
-    return config_digest(config.data, {"epochs": eval_config.classifier_epochs,
+    return config_digest(config.data, dataset_digest(dataset), {"epochs": eval_config.classifier_epochs,
                                        "width": eval_config.classifier_width, "seed": eval_config.seed})
 
 
@@ -269,7 +269,7 @@ def train_domain_classifier(workdir, config, dataset, verbose=1):
     out_dir = classifier_dir(workdir)
     path = classifier_path(workdir)
     metadata_path = os.path.join(out_dir, METADATA_FILE)
-    settings = classifier_settings(config)
+    settings = classifier_settings(config, dataset)
     if os.path.isfile(path) and os.path.isfile(metadata_path):
         saved = files.read_json(metadata_path, "classifier metadata file")
         if saved.get("settings") == settings:

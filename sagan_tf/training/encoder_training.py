@@ -19,7 +19,7 @@ import numpy as np
 from sagan_tf import files
 from sagan_tf.data import pipeline
 from sagan_tf.data import shapes_grammar as grammar
-from sagan_tf.digests import config_digest, weights_digest
+from sagan_tf.digests import config_digest, dataset_digest, weights_digest
 from sagan_tf.models.caption_classifier import CaptionClassifier
 from sagan_tf.models.text_encoder import TextEncoder
 from sagan_tf.text.tokenizer import CaptionTokenizer, VocabularyMismatchError
@@ -39,13 +39,13 @@ def build_encoder(encoder_config, vocab_size):
         dropout=encoder_config.dropout)
 
 
-def backup_digest(config):
+def backup_digest(config, data_id):
     """Names the backup of an encoder run: everything that shapes the weights.
 
     How long to train is left out, so more epochs continue the backed-up run;
     a change of data, architecture or optimiser setting starts its own.
     """
-    return config_digest(config.data, config.encoder, config.encoder_train,
+    return config_digest(config.data, config.encoder, config.encoder_train, data_id,
                          ignore=("epochs", "patience", "cache_embeddings"))
 
 
@@ -132,7 +132,8 @@ def learning_rate_schedule(train_config):
 def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
     """Pre-trains the configured encoder; returns a dict of results."""
     encoder_dir = workdir.encoder_dir
-    settings = config_digest(config.data, config.encoder, config.encoder_train)
+    data_id = dataset_digest(dataset)
+    settings = config_digest(config.data, config.encoder, config.encoder_train, data_id)
     saved = read_metadata(workdir)
     results_path = os.path.join(encoder_dir, "results.json")
     if saved and saved.get("settings") == settings and os.path.isfile(results_path):
@@ -149,7 +150,7 @@ def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
                if dataset.name == "folder" else ""))
     os.makedirs(encoder_dir, exist_ok=True)
     # One backup per setting, so a changed config never resumes a stale run.
-    backup_dir = os.path.join(encoder_dir, "backup", backup_digest(config))
+    backup_dir = os.path.join(encoder_dir, "backup", backup_digest(config, data_id))
     tokenizer = tokenizer_for(workdir, config, dataset, resume=os.path.isdir(backup_dir))
     auxiliary = uses_auxiliary_attributes(config, dataset)
     train_ids, train_labels = caption_arrays(tokenizer, dataset.splits["train"], auxiliary)

@@ -18,14 +18,15 @@ from sagan_tf.models.generator import Generator
 from sagan_tf.training import callbacks as gan_callbacks
 from sagan_tf.training import distribution, encoder_training, precision
 
-def run_digest(config, encoder_id):
-    """Names a GAN run's backup: the data, networks, optimisation and the encoder.
+
+def run_digest(config, encoder_id, data_id):
+    """Names a GAN run's backup: the data (settings and examples), networks, optimisation and the encoder.
 
     How long to train and how often to back up are left out, so more epochs
     continue the backed-up run; anything else starts its own.
     """
     return digests.config_digest(
-        config.data, config.gan, config.train, encoder_id,
+        config.data, config.gan, config.train, encoder_id, data_id,
         ignore=("epochs", "backup_every_steps", "jit_compile"))
 
 
@@ -150,7 +151,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
     captions = sample_captions(dataset)
     sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer(captions).numpy().astype(np.int32))
     encoder_id = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
-    run = run_digest(config, encoder_id)
+    run = run_digest(config, encoder_id, digests.dataset_digest(dataset))
     backup_dir = os.path.join(workdir.gan_dir, "backup", run, f"worker_{distribution.worker_index()}")
     chief = distribution.worker_index() == 0
     epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(backup_dir)
