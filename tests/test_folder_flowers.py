@@ -208,6 +208,13 @@ def test_folder_images_are_decoded_again_when_replaced_and_strict_stops_at_a_bad
                              "train", 16, cache)
 
 
+def test_an_empty_split_is_named_as_empty_not_as_captions_only(folder_root, tmp_path):
+    dataset = folder.load_folder(folder_root)
+    dataset.splits["test"] = []
+    with pytest.raises(ValueError, match="test split of folder has no images .the split is empty"):
+        prepare.split_images(dataset, "test", 16, str(tmp_path))
+
+
 def test_folder_bad_input(folder_root, tmp_path):
     with pytest.raises(FileNotFoundError, match="image folder root directory not found"):
         folder.load_folder(tmp_path / "nowhere")

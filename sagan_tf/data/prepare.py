@@ -34,8 +34,9 @@ def split_images(dataset, split, size, cache_dir, workers=None):
         return images, examples
     with_images = [e for e in examples if e.image_path]
     if not with_images:
-        raise ValueError(f"the {split} split of {dataset.name} has no images "
-                         "(captions-only data can train the text encoder, not the GAN)")
+        reason = ("captions-only data can train the text encoder, not the GAN" if examples
+                  else "the split is empty: too few examples, or all of them skipped")
+        raise ValueError(f"the {split} split of {dataset.name} has no images ({reason})")
     # File sizes and times too, so that a photo replaced under the same name is decoded again.
     key = hashlib.sha1("\n".join(f"{e.name} {e.image_path} {_file_stamp(e.image_path)}"
                                  for e in with_images).encode()).hexdigest()[:12]
