@@ -208,21 +208,26 @@ def test_hyperband_says_when_its_brackets_hold_fewer_trials_than_asked(tmp_path,
     assert any(name.startswith("hyperband-") for name in os.listdir(tmp_path / "hb" / "tune"))
 
 
-def test_a_search_is_named_by_what_it_leaves_fixed():
+def test_a_search_is_named_by_what_it_leaves_fixed(tiny_shapes):
+    import dataclasses
+
     from sagan_tf.training.tuning import search_name
 
     config = config_lib.load(None)
-    name = search_name(config, "random", 5)
+    name = search_name(config, tiny_shapes, "random", 5)
     assert name.startswith("random-")
-    assert search_name(config, "hyperband", 5).startswith("hyperband-")
-    assert search_name(config, "random", 6) != name  # epochs per trial
+    assert search_name(config, tiny_shapes, "hyperband", 5).startswith("hyperband-")
+    assert search_name(config, tiny_shapes, "random", 6) != name  # epochs per trial
+    fewer = dataclasses.replace(tiny_shapes, splits={**tiny_shapes.splits,
+                                                     "train": tiny_shapes.splits["train"][:-1]})
+    assert search_name(config, fewer, "random", 5) != name  # the same config, other examples
     for key, value in (("data.num_images", 300), ("encoder.lstm_units", 32),
                        ("encoder_train.batch_size", 16)):
-        assert search_name(config_lib.load(None, [f"{key}={value}"]), "random", 5) != name, key
+        assert search_name(config_lib.load(None, [f"{key}={value}"]), tiny_shapes, "random", 5) != name, key
     # What the search sets itself does not start another search.
     for key, value in (("encoder.hops", 4), ("encoder.attention_units", 64), ("encoder.penalty_weight", 0.0),
                        ("encoder_train.learning_rate", 0.01), ("encoder_train.epochs", 99)):
-        assert search_name(config_lib.load(None, [f"{key}={value}"]), "random", 5) == name, key
+        assert search_name(config_lib.load(None, [f"{key}={value}"]), tiny_shapes, "random", 5) == name, key
 
 
 def test_tuner_refuses_trials_of_no_epochs():

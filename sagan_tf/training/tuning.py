@@ -3,7 +3,8 @@
 Searches the hops r, the attention width d_a, the penalty weight λ and the
 learning rate on validation accuracy. The search state lives in
 `<workdir>/tune/<algorithm>-<digest>/`, named by everything else that shapes
-a trial (data, encoder and training settings, epochs per trial), so an
+a trial (data settings and examples, encoder and training settings, epochs
+per trial), so an
 interrupted search resumes where it stopped and a changed setting starts
 its own search instead of ranking trials of two kinds. The best settings
 are written as a config file `train-encoder` accepts.
@@ -16,7 +17,7 @@ import keras
 import keras_tuner as kt
 
 from sagan_tf.data import pipeline
-from sagan_tf.digests import config_digest
+from sagan_tf.digests import config_digest, dataset_digest
 from sagan_tf.text.tokenizer import CaptionTokenizer
 from sagan_tf.training import encoder_training
 
@@ -49,10 +50,10 @@ class EncoderHyperModel(kt.HyperModel):
                                                    self.config.encoder_train.weight_decay, self.decay_steps)
 
 
-def search_name(config, algorithm, epochs):
+def search_name(config, dataset, algorithm, epochs):
     """The search's folder under tune/: the algorithm and a digest of what the search leaves fixed."""
     digest = config_digest(
-        config.data, epochs,
+        config.data, dataset_digest(dataset), epochs,
         {key: value for key, value in vars(config.encoder).items()
          if key not in ("kind", "hops", "attention_units", "penalty_weight")},
         {key: value for key, value in vars(config.encoder_train).items()
@@ -64,7 +65,7 @@ def make_tuner(workdir, config, dataset, vocab_size, max_trials, algorithm, epoc
     hypermodel = EncoderHyperModel(config, dataset, vocab_size, decay_steps)
     # Keras Tuner takes a seed of 0 for "none" and draws a random one, so data.seed 0 becomes 1.
     common = dict(objective=OBJECTIVE, directory=os.path.join(workdir.path, "tune"),
-                  project_name=search_name(config, algorithm, epochs), overwrite=False,
+                  project_name=search_name(config, dataset, algorithm, epochs), overwrite=False,
                   seed=config.data.seed + 1)
     if algorithm == "random":
         return kt.RandomSearch(hypermodel, max_trials=max_trials, **common)
