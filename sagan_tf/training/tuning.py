@@ -53,11 +53,9 @@ class EncoderHyperModel(kt.HyperModel):
 def search_name(config, dataset, algorithm, epochs):
     """The search's folder under tune/: the algorithm and a digest of what the search leaves fixed."""
     digest = config_digest(
-        config.data, dataset_digest(dataset), epochs,
-        {key: value for key, value in vars(config.encoder).items()
-         if key not in ("kind", "hops", "attention_units", "penalty_weight")},
-        {key: value for key, value in vars(config.encoder_train).items()
-         if key not in ("learning_rate", "epochs", "cache_embeddings")})
+        config.data, dataset_digest(dataset), epochs, config.encoder, config.encoder_train,
+        ignore=("kind", "hops", "attention_units", "penalty_weight",  # encoder: searched or fixed by it
+                "learning_rate", "epochs", "cache_embeddings"))       # encoder_train
     return f"{algorithm}-{digest}"
 
 
