@@ -43,6 +43,25 @@ def write_json(path, value):
 
 
 @contextlib.contextmanager
+def replaced_under_record(record_path, record):
+    """For files that a JSON record vouches for: the record goes, the block replaces the files, the record comes back.
+
+    A kill in between leaves no record rather than one that vouches for
+    other files; a block that raises leaves no record either.
+    """
+    if os.path.exists(record_path):
+        os.remove(record_path)
+    yield
+    write_json(record_path, record)
+
+
+def save_keras_file(model, path):
+    """Saves `model` to the .keras file `path` atomically."""
+    with written_atomically(path) as scratch:
+        model.save(scratch)
+
+
+@contextlib.contextmanager
 def folder_written_atomically(path, own_names):
     """Yields a scratch folder beside `path`; once the block has filled it, it takes `path`'s place.
 

@@ -43,6 +43,18 @@ def test_json_and_text_are_written_whole_or_not_at_all(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["results.json", "vocab.txt"]
 
 
+def test_a_record_never_vouches_for_files_replaced_after_it(tmp_path):
+    record, model = tmp_path / "encoder.json", tmp_path / "encoder.bin"
+    with files.replaced_under_record(str(record), {"weights": "new"}):
+        model.write_bytes(b"new")
+    assert files.read_json(str(record), "record") == {"weights": "new"}
+    with pytest.raises(KeyboardInterrupt):
+        with files.replaced_under_record(str(record), {"weights": "newer"}):
+            model.write_bytes(b"half of the newe")
+            raise KeyboardInterrupt  # a kill while the files are replaced
+    assert not record.exists()  # no record, rather than the old one beside other files
+
+
 def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path, capsys):
     from sagan_tf.data import shapes
 

@@ -287,11 +287,6 @@ def train_domain_classifier(workdir, config, dataset, verbose=1):
     check_images, check_examples = parts["check"]
     ceiling = alignment.score_images(classifier, to_unit_range(check_images),
                                      [truth(dataset, e) for e in check_examples])
-    # The metadata goes first and comes back last, so that it never vouches for another model.
-    if os.path.exists(metadata_path):
-        os.remove(metadata_path)
-    with files.written_atomically(path) as scratch:
-        classifier.save(scratch)
     result = {
         "classifier": path,
         "classifier_id": weights_digest(classifier),
@@ -303,7 +298,8 @@ def train_domain_classifier(workdir, config, dataset, verbose=1):
         "history": history,
         "real_accuracy": ceiling,
     }
-    files.write_json(metadata_path, result)
+    with files.replaced_under_record(metadata_path, result):
+        files.save_keras_file(classifier, path)
     return result
 
 
@@ -313,14 +309,13 @@ def classifier_path(workdir):
 
 def load_domain_classifier(workdir, path=None):
     """The classifier in `path` (default: the workdir's); FileNotFoundError when there is none."""
-    if path is not None:
+    if path is None:
+        path = classifier_path(workdir)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"--classifier {path}: no such file (name a classifier.keras that "
-                                    "`sagan-tf train-classifier` wrote)")
-        return files.load_keras_file(path, "domain classifier", DomainClassifier)
-    path = classifier_path(workdir)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"no domain classifier in {workdir.path} (expected {path}); "
-            f"run `sagan-tf train-classifier --workdir {workdir.path}` first")
+            raise FileNotFoundError(
+                f"no domain classifier in {workdir.path} (expected {path}); "
+                f"run `sagan-tf train-classifier --workdir {workdir.path}` first")
+    elif not os.path.isfile(path):
+        raise FileNotFoundError(f"--classifier {path}: no such file (name a classifier.keras that "
+                                "`sagan-tf train-classifier` wrote)")
     return files.load_keras_file(path, "domain classifier", DomainClassifier)

@@ -10,6 +10,7 @@ the network that produced it.
 """
 
 import dataclasses
+import functools
 import importlib.metadata
 import time
 
@@ -72,7 +73,7 @@ class Judges:
             head_logits = {name: np.asarray(v) for name, v in head_logits.items()}
         return np.asarray(score_logits, np.float32), np.asarray(features, np.float32), head_logits
 
-    @property
+    @functools.cached_property
     def classifier_id(self):
         """The classifier's weights digest (as classifier.json records it), or None."""
         return None if self.classifier is None else weights_digest(self.classifier)

@@ -55,8 +55,7 @@ class GANCheckpoint(keras.callbacks.Callback):
 
     def save(self, tag):
         for name, network in (("generator", self.model.generator), ("discriminator", self.model.discriminator)):
-            with files.written_atomically(os.path.join(self.directory, f"{name}-{tag}.keras")) as scratch:
-                network.save(scratch)
+            files.save_keras_file(network, os.path.join(self.directory, f"{name}-{tag}.keras"))
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0:

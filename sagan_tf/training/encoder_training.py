@@ -260,19 +260,16 @@ def save_encoder(encoder_dir, encoder, tokenizer, dataset, settings=None):
     others, goes first and comes back last: after a kill in between, the
     workdir has no usable encoder rather than a mismatched one.
     """
-    metadata_path = os.path.join(encoder_dir, METADATA_FILE)
-    if os.path.exists(metadata_path):
-        os.remove(metadata_path)
-    tokenizer.save(encoder_dir)
-    with files.written_atomically(os.path.join(encoder_dir, ENCODER_FILE)) as scratch:
-        encoder.save(scratch)
-    # Sentence vectors cached from an earlier encoder are stale now.
-    for path in glob.glob(os.path.join(encoder_dir, EMBEDDINGS_FILE.format(split="*"))):
-        os.remove(path)
-    files.write_json(metadata_path, {
+    record = {
         "vocabulary_fingerprint": tokenizer.fingerprint(), "encoder_id": weights_digest(encoder),
         "settings": settings, "kind": encoder.kind, "output_dim": encoder.output_dim,
-        "max_length": tokenizer.max_length, "dataset": dataset.name, "class_names": dataset.class_names})
+        "max_length": tokenizer.max_length, "dataset": dataset.name, "class_names": dataset.class_names}
+    with files.replaced_under_record(os.path.join(encoder_dir, METADATA_FILE), record):
+        tokenizer.save(encoder_dir)
+        files.save_keras_file(encoder, os.path.join(encoder_dir, ENCODER_FILE))
+        # Sentence vectors cached from an earlier encoder are stale now.
+        for path in glob.glob(os.path.join(encoder_dir, EMBEDDINGS_FILE.format(split="*"))):
+            os.remove(path)
 
 
 def load_frozen_encoder(workdir):
