@@ -169,6 +169,19 @@ def test_bad_requests_fail_with_a_message_and_the_model_keeps_serving(loaded, si
     assert images.shape == (1, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
+def test_a_single_caption_string_is_a_batch_of_one(loaded):
+    """A columnar REST body {"inputs": "a caption"} reaches the graph as a scalar."""
+    seed = tf.constant(3, tf.int64)
+    one = loaded.signatures["generate_seeded"](captions=strings([CAPTIONS[0]]), seed=seed)
+    scalar = loaded.signatures["generate_seeded"](captions=tf.constant(CAPTIONS[0]), seed=seed)
+    np.testing.assert_array_equal(scalar["images"], one["images"])
+    np.testing.assert_array_equal(scalar["token_ids"], one["token_ids"])
+    z = tf.zeros((1, NOISE_DIM))
+    np.testing.assert_array_equal(
+        loaded.signatures["generate_with_noise"](captions=tf.constant(CAPTIONS[0]), z=z)["images"],
+        loaded.signatures["generate_with_noise"](captions=strings([CAPTIONS[0]]), z=z)["images"])
+
+
 def test_noise_of_the_wrong_width_is_refused_inside_the_graph(tiny_workdir):
     """Python clients check feeds against the signature; TF Serving's C++ server need not."""
     from sagan_tf.inference import TextToImage

@@ -82,6 +82,17 @@ def uint8_images(images):
     return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
+def caption_batch(captions):
+    """The captions as a vector: a single string is a batch of one.
+
+    TF Serving does not hold a request to the signature's shapes, and a
+    columnar REST body `{"inputs": "a caption"}` arrives as a scalar.
+    A plain `reshape(captions, [-1])` would not do: Grappler removes it as
+    a no-op, since the traced shape is already a vector.
+    """
+    return tf.reshape(captions, [-1, 1])[:, 0]
+
+
 class ServingFunctions:
     """The bodies of the three signatures over one `TextToImage` model."""
 
@@ -103,11 +114,12 @@ class ServingFunctions:
         return self.generate_seeded(captions, seed)
 
     def generate_seeded(self, captions, seed):
-        captions = self._checked(captions)
+        captions = self._checked(caption_batch(captions))
         noise = sample_noise(tf.shape(captions)[0], self.model.noise_dim, self.model.noise_kind, seed)
         return self._generate(captions, noise)
 
     def generate_with_noise(self, captions, z):
+        captions = caption_batch(captions)
         captions = self._checked(
             captions,
             tf.debugging.assert_equal(tf.shape(z)[0], tf.shape(captions)[0],
