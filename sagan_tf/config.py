@@ -32,8 +32,9 @@ class DataConfig:
     captions_per_image: int = 10
     image_size: int = 64
     seed: int = 0
-    # class: StackGAN/AttnGAN class split; caption: the seed's 64/16/20 split
-    # of caption pairs; image: 64/16/20 by image (test images never trained on).
+    # CUB: class = StackGAN/AttnGAN class split; caption = the seed's 64/16/20
+    # split of caption pairs; image = 64/16/20 by image. Other data sets make
+    # only their own split (data.registry.SPLITS) and refuse the rest.
     split: str = "class"
     captions_only: bool = False
     # 0 means: the 95th percentile of caption lengths in the training split.

@@ -122,7 +122,7 @@ def test_show_on_captions_only_data_is_a_clear_error(tmp_path, capsys):
 def test_cub_real_photos_are_prepared_and_shown(tmp_path, capsys):
     workdir = str(tmp_path / "w")
     status, out, _ = run(capsys, "data", "build", "--workdir", workdir, "--set", "data.name=cub",
-                         "--set", f"data.root={FIXTURE}", "--json")
+                         "--set", f"data.root={FIXTURE}", "--set", "data.split=image", "--json")
     assert status == 0
     result = last_json(out)
     assert result["name"] == "cub_real_by_class" and sum(result["with_images"].values()) == 10

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sagan_tf.data import cub, image_io, reader_utils, safe_pickle
+from sagan_tf import config as config_lib
+from sagan_tf.data import cub, image_io, reader_utils, registry, safe_pickle
 from sagan_tf.data.records import BadExampleError
 
 FIXTURE_ROOT = os.path.join(os.path.dirname(__file__), "fixtures", "cub_real")
@@ -272,6 +273,18 @@ def test_bad_caption_files_are_skipped_and_counted(cub_copy):
 
 
 # --- photos paired by class --------------------------------------------------------
+
+
+def test_the_partial_copy_photos_make_only_the_split_by_image(tmp_path):
+    def load(split):
+        return registry.load_dataset(config_lib.load(
+            None, ["data.name=cub", f"data.root={FIXTURE_ROOT}", f"data.split={split}"]).data, str(tmp_path))
+
+    assert load("image").splits == cub.load_cub_real_by_class(FIXTURE_ROOT).splits
+    for split in ("class", "caption"):
+        with pytest.raises(ValueError, match=f"data.split={split} is not a split of the partial CUB copy's "
+                                             "photos .of test classes only.: choose image"):
+            load(split)
 
 
 @pytest.mark.parametrize("copy", COPIES)

@@ -228,3 +228,21 @@ def test_folder_bad_input(folder_root, tmp_path):
     (folder_root / "images").rmdir()
     with pytest.raises(FileNotFoundError, match="image directory not found"):
         folder.load_folder(folder_root)
+
+
+@pytest.mark.parametrize("name, split, message", [
+    ("folder", "caption", "data.split=caption is not a split of folder data: choose class = by image"),
+    ("flowers", "image", "data.split=image is not a split of the flowers data: choose class = Reed"),
+    ("shapes", "caption", r"data.split=caption is not a split of the shapes data: choose class = held-out"),
+])
+def test_a_split_the_data_set_cannot_make_is_refused(name, split, message, folder_root, tmp_path):
+    data = config_lib.load(None, [f"data.name={name}", f"data.root={folder_root}", f"data.split={split}"]).data
+    with pytest.raises(ValueError, match=message):
+        registry.load_dataset(data, str(tmp_path))
+
+
+def test_folder_data_split_by_image_whichever_of_its_splits_is_named(folder_root, tmp_path):
+    by_split = {split: registry.load_dataset(config_lib.load(
+        None, ["data.name=folder", f"data.root={folder_root}", f"data.split={split}"]).data, str(tmp_path)).splits
+        for split in ("class", "image")}
+    assert by_split["class"] == by_split["image"] == folder.load_folder(folder_root).splits

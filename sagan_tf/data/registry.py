@@ -12,7 +12,32 @@ def load_dataset(data_config, cache_dir):
     return dataset
 
 
+# The splits each kind of data set can make ({data.split: what it means});
+# `data.split` chooses among CUB's. A folder has no fixed test classes, so
+# the default `class` means by image there.
+SPLITS = {
+    "shapes": ("the shapes data", {"class": "held-out (shape, colour) pairs"}),
+    "flowers": ("the flowers data", {"class": "Reed et al.'s test classes"}),
+    "folder": ("folder data", {"class": "by image", "image": "by image"}),
+    "cub": ("CUB", {"class": "the StackGAN/AttnGAN class split", "caption": "the seed's 64/16/20 caption split",
+                    "image": "64/16/20 by image"}),
+    "cub_photos_by_class": ("the partial CUB copy's photos (of test classes only)",
+                            {"image": "each class's photos split by photo"}),
+}
+
+
+def check_split(kind, split):
+    """Raises ValueError when a data set of `kind` cannot make the split `data.split` names."""
+    label, splits = SPLITS[kind]
+    if split not in splits:
+        choices = "; ".join(f"{name} = {what}" for name, what in splits.items())
+        raise ValueError(f"data.split={split} is not a split of {label}: choose {choices}")
+
+
 def _read(data_config, cache_dir):
+    photos_by_class = (data_config.name == "cub" and not data_config.captions_only
+                       and data_config.root and _has_photos_by_class_only(data_config.root))
+    check_split("cub_photos_by_class" if photos_by_class else data_config.name, data_config.split)
     if data_config.name == "shapes":
         dataset, _ = shapes.build_or_load(
             cache_dir, data_config.num_images, data_config.captions_per_image,
@@ -26,7 +51,7 @@ def _read(data_config, cache_dir):
                    seed=data_config.seed, validation_fraction=data_config.validation_fraction)
     if data_config.name == "cub":
         from sagan_tf.data import cub
-        if not data_config.captions_only and _has_photos_by_class_only(data_config.root):
+        if photos_by_class:
             return cub.load_cub_real_by_class(data_config.root, strict=data_config.strict,
                                               seed=data_config.seed,
                                               validation_fraction=data_config.validation_fraction)
