@@ -71,6 +71,9 @@ def main():
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--ngf", type=int, default=64)
     parser.add_argument("--ndf", type=int, default=64)
+    parser.add_argument("--noise-dim", type=int, default=100)
+    parser.add_argument("--condition-dim", type=int, default=128, help="the sentence vector's size")
+    parser.add_argument("--condition-units", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="0: PyTorch's default")
@@ -79,9 +82,9 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    noise_dim, condition_dim = 100, 128
+    noise_dim, condition_dim = args.noise_dim, args.condition_dim
     generator = Generator(noise_dim, condition_dim, args.image_size, args.ngf)
-    discriminator = Discriminator(args.image_size, args.ndf, condition_dim, 128)
+    discriminator = Discriminator(args.image_size, args.ndf, condition_dim, args.condition_units)
     g_opt = torch.optim.Adam(generator.parameters(), 2e-4, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
     images = torch.rand(args.batch, 3, args.image_size, args.image_size) * 2 - 1

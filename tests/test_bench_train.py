@@ -35,3 +35,19 @@ def test_bench_train_refuses_step_counts_it_cannot_time():
     for steps, warmup in ((0, 1), (2, 0), (-2, 1)):
         with pytest.raises(ValueError, match="steps and warmup must be at least 1"):
             bench.bench_train(config_module.load(None), modes=("graph",), steps=steps, warmup=warmup)
+
+
+def test_the_pytorch_reference_is_asked_for_the_configs_step():
+    from sagan_tf.commands.bench import TORCH_SCRIPT, torch_command
+
+    config = config_module.load(None, [*TINY_GAN, "data.image_size=16", "encoder.output_dim=12",
+                                       "gan.reuse_fakes=true"])
+    command = torch_command(config, steps=4, warmup=2)
+    assert command[1] == TORCH_SCRIPT
+    flags = dict(zip(command[2:-1:2], command[3:-1:2]))
+    assert flags == {"--batch": "16", "--image-size": "16", "--ngf": "8", "--ndf": "8", "--noise-dim": "8",
+                     "--condition-dim": "12", "--condition-units": "8", "--steps": "4", "--warmup": "2"}
+    assert command[-1] == "--reuse-fakes"
+    for setting in ("gan.class_loss_weight=1.0", "gan.gan_int=true"):
+        with pytest.raises(ValueError, match="the PyTorch reference has no class loss or GAN-INT"):
+            torch_command(config_module.load(None, [setting]), steps=4, warmup=2)

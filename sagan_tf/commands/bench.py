@@ -32,6 +32,8 @@ def bench_train(args):
     unknown = set(modes) - set(bench.MODES)
     if unknown:
         raise ValueError(f"unknown --modes {sorted(unknown)}; choose from {sorted(bench.MODES)}")
+    if args.torch:
+        torch_command(config, args.steps, args.warmup)  # refuses before the long timing
     result = bench.bench_train(config, modes, steps=args.steps, warmup=args.warmup)
     if args.torch:
         torch = _torch_images_per_second(config, args.steps, args.warmup)
@@ -45,13 +47,26 @@ def bench_train(args):
     return result
 
 
-def _torch_images_per_second(config, steps, warmup):
+def torch_command(config, steps, warmup):
+    """The command line of the PyTorch reference for the step `config` describes."""
+    if config.gan.class_loss_weight or config.gan.gan_int:
+        raise ValueError("--torch compares plain GAN-CLS steps: the PyTorch reference has no class loss or "
+                         "GAN-INT; set gan.class_loss_weight=0 and gan.gan_int=false")
+    if not os.path.isfile(TORCH_SCRIPT):
+        raise ValueError(f"--torch needs a source checkout: {TORCH_SCRIPT} is missing")
     command = [sys.executable, TORCH_SCRIPT, "--batch", str(config.train.batch_size),
                "--image-size", str(config.data.image_size), "--ngf", str(config.gan.ngf),
-               "--ndf", str(config.gan.ndf), "--steps", str(steps), "--warmup", str(warmup)]
+               "--ndf", str(config.gan.ndf), "--noise-dim", str(config.gan.noise_dim),
+               "--condition-dim", str(config.encoder.output_dim),
+               "--condition-units", str(config.gan.condition_units),
+               "--steps", str(steps), "--warmup", str(warmup)]
     if config.gan.reuse_fakes:
         command.append("--reuse-fakes")
-    finished = subprocess.run(command, capture_output=True, text=True)
+    return command
+
+
+def _torch_images_per_second(config, steps, warmup):
+    finished = subprocess.run(torch_command(config, steps, warmup), capture_output=True, text=True)
     if finished.returncode != 0:
         last_line = (finished.stderr.strip().splitlines() or [""])[-1]
         raise ValueError("the PyTorch reference failed (is torch installed? `pip install torch==2.13.0`): "
