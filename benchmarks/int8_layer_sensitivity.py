@@ -96,7 +96,7 @@ def sensitivity(model, images=64, seed=0, min_elements=MIN_QUANTIZED_ELEMENTS):
     token_ids, noise = tflite.parity_inputs(model, images, np.random.default_rng(seed))
 
     def generate():
-        return np.asarray(model.images(np.asarray(model.encoder(token_ids, training=False)), noise))
+        return np.asarray(model.text_to_image(token_ids, noise))
 
     reference = generate()
 

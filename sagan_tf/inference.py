@@ -35,7 +35,7 @@ class TextToImage:
         return cls(encoder, tokenizer, generator, config.gan.noise)
 
     def token_ids(self, captions):
-        return self.tokenizer(list(captions)).numpy().astype(np.int32)
+        return self.tokenizer.ids(list(captions))
 
     def embed(self, captions):
         if not captions:
@@ -44,6 +44,10 @@ class TextToImage:
 
     def noise(self, count, seed):
         return np.asarray(sample_noise(count, self.noise_dim, self.noise_kind, seed))
+
+    def text_to_image(self, token_ids, noise):
+        """Images in [-1, 1] from token ids and noise, as tensors: the graph the exports serve."""
+        return self.generator([noise, self.encoder(token_ids, training=False)], training=False)
 
     def images(self, vectors, noise):
         return np.asarray(self.generator([np.asarray(noise, np.float32), np.asarray(vectors, np.float32)],

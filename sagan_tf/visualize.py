@@ -12,9 +12,11 @@ import numpy as np  # noqa: E402
 
 def _to_uint8(images):
     images = np.asarray(images)
-    if images.dtype != np.uint8:
-        images = np.clip((images + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
-    return images
+    if images.dtype == np.uint8:
+        return images
+    # Here, not at the top: `data show` draws uint8 data without TensorFlow.
+    from sagan_tf import pixels
+    return np.asarray(pixels.to_pixels(images))
 
 
 def image_path(path):

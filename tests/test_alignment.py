@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from sagan_tf import pixels
 from sagan_tf.data import shapes
 from sagan_tf.evaluation import alignment, domain_classifier
 from sagan_tf.evaluation.alignment import AlignmentAccuracy
@@ -78,7 +79,7 @@ def rendered():
     truths = [domain_classifier.truth(captions, e) for e in examples]
     images = np.stack([shapes.render(truth, IMAGE_SIZE, np.random.default_rng(i))
                        for i, truth in enumerate(truths)])
-    return domain_classifier.to_unit_range(images), truths
+    return pixels.to_model_range(images), truths
 
 
 def test_real_images_of_their_own_captions_align(judge, rendered):

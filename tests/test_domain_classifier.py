@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.special
 
+from sagan_tf import pixels
 from sagan_tf.data import shapes
 from sagan_tf.data import shapes_grammar as grammar
 from sagan_tf.data.records import CaptionedDataset, Example
@@ -113,7 +114,7 @@ def test_trains_on_tiny_data_and_reads_unseen_real_images(tmp_path):
     unseen = shapes.generate(num_images=200, captions_per_image=1, image_size=32, seed=11, workers=1)
     examples = [e for split in unseen.splits.values() for e in split]
     truths = [domain_classifier.truth(unseen, e) for e in examples]
-    images = domain_classifier.to_unit_range(unseen.images[[e.image_index for e in examples]])
+    images = pixels.to_model_range(unseen.images[[e.image_index for e in examples]])
     accuracy = alignment.score_images(classifier, images, truths)["all"]
 
     # A few hundred images and ten epochs: the large attributes are learned, the

@@ -49,7 +49,7 @@ def random_inputs(tokenizer, count, seed):
     words = ["unknownword", *tokenizer.vocabulary[2:]]
     captions = [" ".join(rng.choice(words, rng.integers(0, 12))) for _ in range(count)]
     noise = rng.normal(size=(count, NOISE_DIM)).astype(np.float32)
-    return tokenizer(captions).numpy().astype(np.int32), noise
+    return tokenizer.ids(captions), noise
 
 
 def run_script(folder, *args, cwd):

@@ -49,7 +49,7 @@ def attention(args):
     encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
     if not encoder.has_attention:
         raise ValueError(f"the {encoder.kind!r} encoder in {workdir.path} has no attention to draw")
-    ids = tokenizer([args.caption]).numpy().astype(np.int32)
+    ids = tokenizer.ids([args.caption])
     _, weights = encoder.encode_with_attention(ids)
     length = int((ids[0] != 0).sum())
     words = tokenizer.decode(ids)[0].split()[:length]

@@ -14,6 +14,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from sagan_tf import pixels
+
 
 @dataclasses.dataclass
 class CaptionIndex:
@@ -121,7 +123,7 @@ def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
             image = tf.image.stateless_random_flip_left_right(image, crop_seed)
         elif image.shape[0] != image_size:
             image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
-        example = {"image": tf.cast(image, tf.float32) / 127.5 - 1.0, "label": tf.gather(labels, match)}
+        example = {"image": pixels.to_model_range(image), "label": tf.gather(labels, match)}
         for name, table in caption_tables.items():
             example[name] = tf.gather(table, match)
             example["wrong_" + name] = tf.gather(table, wrong)

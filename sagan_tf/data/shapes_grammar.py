@@ -17,6 +17,8 @@ POSITIONS = (
     "left", "center", "right",
     "bottom_left", "bottom", "bottom_right",
 )
+# What each image's attribute names, and the values it takes.
+ATTRIBUTES = {"shape": SHAPES, "color": COLORS, "background": COLORS, "size": SIZES, "position": POSITIONS}
 
 SHAPE_WORDS = {
     "circle": ("circle", "round shape", "disk"),
@@ -158,7 +160,7 @@ def parse_caption(caption):
     match = _POSITION_PATTERN.search(text)
     if match:
         result["position"] = _POSITION_TO_CANONICAL[match.group(1)]
-    missing = {"shape", "color", "background", "size", "position"} - set(result)
+    missing = set(ATTRIBUTES) - set(result)
     if missing:
         raise ValueError(f"caption {caption!r} does not name: {', '.join(sorted(missing))}")
     return result

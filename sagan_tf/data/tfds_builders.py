@@ -44,13 +44,7 @@ class CaptionedShapes(tfds.core.GeneratorBasedBuilder):
 
     def _info(self):
         size = self.builder_config.image_size
-        attributes = {
-            "shape": tfds.features.ClassLabel(names=grammar.SHAPES),
-            "color": tfds.features.ClassLabel(names=grammar.COLORS),
-            "background": tfds.features.ClassLabel(names=grammar.COLORS),
-            "size": tfds.features.ClassLabel(names=grammar.SIZES),
-            "position": tfds.features.ClassLabel(names=grammar.POSITIONS),
-        }
+        attributes = {name: tfds.features.ClassLabel(names=values) for name, values in grammar.ATTRIBUTES.items()}
         return self.dataset_info_from_configs(
             description="One anti-aliased shape on a plain background with 10 grammar captions; "
                         "label = (shape, object colour); some pairs appear only in test.",
@@ -72,8 +66,7 @@ class CaptionedShapes(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, dataset, split):
         for example in dataset.splits[split]:
-            attributes = {k: v for k, v in example.attributes[0].items()
-                          if k in ("shape", "color", "background", "size", "position")}
+            attributes = {k: v for k, v in example.attributes[0].items() if k in grammar.ATTRIBUTES}
             yield example.name, {
                 "name": example.name,
                 "image": dataset.images[example.image_index],

@@ -40,8 +40,7 @@ def median_ms(call, runs):
 
 def keras_latency(model, token_ids, vectors, noise, runs):
     """(text -> image, vector -> image) in ms per image for the Keras models."""
-    text_to_image = tf.function(
-        lambda ids, z: model.generator([z, model.encoder(ids, training=False)], training=False))
+    text_to_image = tf.function(model.text_to_image)
     generate = tf.function(lambda phi, z: model.generator([z, phi], training=False))
     return (median_ms(lambda: text_to_image(token_ids, noise).numpy(), runs),
             median_ms(lambda: generate(vectors, noise).numpy(), runs))

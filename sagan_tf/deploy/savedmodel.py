@@ -30,6 +30,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from sagan_tf import pixels
 from sagan_tf.inference import TextToImage
 from sagan_tf.models.gan import sample_noise
 from sagan_tf.text.tokenizer import VOCAB_FILE, standardize_caption
@@ -75,11 +76,6 @@ class VocabularyFileTokenizer(keras.layers.Layer):
         config = super().get_config()
         config.update({"vocabulary_file": self.vocabulary_file, "max_length": self.max_length})
         return config
-
-
-def uint8_images(images):
-    """[-1, 1] floats to pixels, rounded (as `visualize` draws them)."""
-    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
 def caption_batch(captions):
@@ -146,9 +142,7 @@ class ServingFunctions:
 
     def _generate(self, captions, noise):
         token_ids = self.tokenizer(captions)
-        vectors = self.model.encoder(token_ids, training=False)
-        images = self.model.generator([noise, vectors], training=False)
-        return {"images": uint8_images(images), "token_ids": token_ids}
+        return {"images": pixels.to_pixels(self.model.text_to_image(token_ids, noise)), "token_ids": token_ids}
 
 
 def build_archive(model, vocabulary_file, max_batch):

@@ -61,7 +61,7 @@ def build_archive(model, batch):
     sentence_vector = tf.TensorSpec([batch, model.encoder.output_dim], tf.float32, name="sentence_vector")
 
     def text_to_image(token_ids, noise):
-        return {"image": model.generator([noise, model.encoder(token_ids, training=False)], training=False)}
+        return {"image": model.text_to_image(token_ids, noise)}
 
     def generate(sentence_vector, noise):
         return {"image": model.generator([noise, sentence_vector], training=False)}

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sagan_tf import files
+from sagan_tf import files, pixels
 from sagan_tf.data import pipeline
 from sagan_tf.data import prepare
 from sagan_tf.data import shapes_grammar as grammar
@@ -29,13 +29,7 @@ from sagan_tf.models.generator import resolution_steps
 CLASSIFIER_DIR = "classifier"
 MODEL_FILE = "classifier.keras"
 METADATA_FILE = "classifier.json"
-SHAPES_HEADS = {
-    "shape": list(grammar.SHAPES),
-    "color": list(grammar.COLORS),
-    "background": list(grammar.COLORS),
-    "size": list(grammar.SIZES),
-    "position": list(grammar.POSITIONS),
-}
+SHAPES_HEADS = {name: list(values) for name, values in grammar.ATTRIBUTES.items()}
 # The Inception Score of shapes is taken over the data set's 60
 # (shape, colour) classes as p(shape | x) * p(colour | x): unlike a 60-way
 # head, the product can name the held-out pairs, which no training image shows.
@@ -207,18 +201,13 @@ def unseen_mask(examples):
     return np.array([part_of(e.name) != "fit" for e in examples], bool)
 
 
-def to_unit_range(images):
-    """uint8 pixels -> float32 in [-1, 1], the generator's range."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
-
-
 def training_dataset(classifier, images, examples, dataset, batch_size, shuffle, seed=0):
     targets = classifier.encode([truth(dataset, e) for e in examples])
     ds = tf.data.Dataset.from_tensor_slices((images, targets))
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     return pipeline.without_autotune_thread(
-        ds.batch(batch_size).map(lambda x, y: (to_unit_range(x), y)).prefetch(tf.data.AUTOTUNE))
+        ds.batch(batch_size).map(lambda x, y: (pixels.to_model_range(x), y)).prefetch(tf.data.AUTOTUNE))
 
 
 def build_classifier(dataset, image_size, width, feature_dim=256):
@@ -285,7 +274,7 @@ def train_domain_classifier(workdir, config, dataset, verbose=1):
     history = fit_classifier(classifier, dataset, parts, config.eval.classifier_epochs,
                              seed=config.eval.seed, verbose=verbose)
     check_images, check_examples = parts["check"]
-    ceiling = alignment.score_images(classifier, to_unit_range(check_images),
+    ceiling = alignment.score_images(classifier, pixels.to_model_range(check_images),
                                      [truth(dataset, e) for e in check_examples])
     result = {
         "classifier": path,

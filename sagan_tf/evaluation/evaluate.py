@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import sagan_tf
+from sagan_tf import pixels
 from sagan_tf.data import prepare, registry
 from sagan_tf.digests import weights_digest
 from sagan_tf.evaluation import alignment, domain_classifier, metrics
@@ -199,7 +200,7 @@ def real_outputs(judges, images, truths, mask, batch_size, verbose):
     progress = _progress(len(images), verbose, f"scoring {len(images)} real test images")
     for start in range(0, len(images), batch_size):
         stop = min(start + batch_size, len(images))
-        collector.add(domain_classifier.to_unit_range(images[start:stop]))
+        collector.add(pixels.to_model_range(images[start:stop]))
         if progress:
             progress.update(stop)
     return collector

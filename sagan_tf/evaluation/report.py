@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sagan_tf import files  # noqa: E402
+from sagan_tf import files, pixels  # noqa: E402
 
 A4_PORTRAIT = (8.27, 11.69)
 SAMPLE_COLUMNS = 4
@@ -64,7 +64,7 @@ def alignment_lines(alignment):
 
 def _sample_grid(figure, cell, images, captions):
     # imshow takes floats in [0, 1].
-    images = np.clip((np.asarray(images) + 1.0) / 2.0, 0.0, 1.0)
+    images = np.asarray(pixels.to_unit_range(images))
     rows = -(-len(images) // SAMPLE_COLUMNS)
     grid = cell.subgridspec(rows, SAMPLE_COLUMNS, hspace=0.45, wspace=0.15)
     for index, (image, caption) in enumerate(zip(images, captions)):

@@ -41,7 +41,7 @@ class VocabularyMismatchError(ValueError):
 
 
 class CaptionTokenizer:
-    """Turns caption strings into padded int32 token ids."""
+    """Turns caption strings into padded token ids (int64 tensors; `ids` gives int32 arrays)."""
 
     def __init__(self, vocabulary, max_length):
         if max_length < 3:
@@ -77,6 +77,10 @@ class CaptionTokenizer:
 
     def __call__(self, captions):
         return self.layer(tf.constant(list(captions)) if isinstance(captions, (list, tuple)) else captions)
+
+    def ids(self, captions):
+        """The token ids as an int32 NumPy array, the dtype the encoders take."""
+        return np.asarray(self(captions), np.int32)
 
     def count_truncated(self, captions):
         """How many captions have more tokens than `max_length`."""

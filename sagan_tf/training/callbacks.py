@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sagan_tf import files, visualize
+from sagan_tf import files, pixels, visualize
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -39,7 +39,7 @@ class SampleGrid(keras.callbacks.Callback):
         if self.writer is not None:
             with self.writer.as_default(step=epoch + 1):
                 rows = np.concatenate([np.concatenate(list(r), axis=1) for r in grid], axis=0)
-                tf.summary.image("samples", (rows[None] + 1.0) / 2.0)
+                tf.summary.image("samples", pixels.to_unit_range(rows[None]))
                 for name, value in (logs or {}).items():
                     tf.summary.scalar(name, float(np.mean(value)))
             self.writer.flush()

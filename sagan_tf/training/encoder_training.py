@@ -68,7 +68,8 @@ def tokenizer_for(workdir, config, dataset, resume=True):
     return tokenizer
 
 
-AUXILIARY_ATTRIBUTES = {"background": grammar.COLORS, "size": grammar.SIZES, "position": grammar.POSITIONS}
+# The attributes a caption names beside its (shape, colour) class.
+AUXILIARY_ATTRIBUTES = {name: grammar.ATTRIBUTES[name] for name in ("background", "size", "position")}
 
 
 def caption_arrays(tokenizer, examples, auxiliary=False):
@@ -78,7 +79,7 @@ def caption_arrays(tokenizer, examples, auxiliary=False):
     if not index.texts:
         shape = (0, 1 + len(AUXILIARY_ATTRIBUTES)) if auxiliary else (0,)
         return np.zeros((0, tokenizer.max_length), np.int32), np.zeros(shape, np.int32)
-    ids = tokenizer(index.texts).numpy().astype(np.int32)
+    ids = tokenizer.ids(index.texts)
     labels = index.labels.astype(np.int32)
     if auxiliary:
         attributes = [a for example in examples for a in example.attributes]
@@ -244,7 +245,7 @@ def colour_swap_accuracy(classifier, tokenizer, examples):
     from sagan_tf.data import shapes
 
     originals, swapped, labels, swapped_labels = shapes.colour_swapped_pairs(examples)
-    predict = [np.argmax(classifier.predict(tokenizer(texts).numpy().astype(np.int32), batch_size=1024,
+    predict = [np.argmax(classifier.predict(tokenizer.ids(texts), batch_size=1024,
                                             verbose=0), axis=-1) for texts in (originals, swapped)]
     correct = (predict[0] == labels) & (predict[1] == swapped_labels)
     return {"colour_swap_pairs": len(labels),
@@ -318,7 +319,7 @@ def cached_sentence_vectors(workdir, encoder, tokenizer, examples, split):
     cached = files.read_cache(path, _read_vectors)
     if cached is not None and cached[0] == key:
         return cached[1]
-    ids = tokenizer(index.texts).numpy().astype(np.int32)
+    ids = tokenizer.ids(index.texts)
     vectors = sentence_vectors(encoder, ids)
     with files.written_atomically(path) as scratch:
         np.savez(scratch, vectors=vectors, key=key)

@@ -149,7 +149,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
 
     gan = build_gan(config, encoder.output_dim, strategy, class_count(config, dataset))
     captions = sample_captions(dataset)
-    sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer(captions).numpy().astype(np.int32))
+    sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer.ids(captions))
     encoder_id = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
     run = run_digest(config, encoder_id, digests.dataset_digest(dataset))
     backup_dir = os.path.join(workdir.gan_dir, "backup", run, f"worker_{distribution.worker_index()}")
