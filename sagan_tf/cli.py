@@ -63,13 +63,11 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from sagan_tf.config import ConfigError
-    from sagan_tf.data.records import BadExampleError
-    from sagan_tf.text.tokenizer import VocabularyMismatchError
     from sagan_tf.workdir import Workdir
 
-    # OSError: a path of the wrong kind (a file for a directory, ...), no permission, a full disk.
-    expected_failures = (ConfigError, OSError, BadExampleError, VocabularyMismatchError, ValueError)
+    # ValueError: bad input (ConfigError, BadExampleError, VocabularyMismatchError
+    # are ValueErrors); OSError: a path of the wrong kind, no permission, a full disk.
+    expected_failures = (OSError, ValueError)
     try:
         with Workdir(args.workdir).config_restored_on(expected_failures):
             result = args.handler(args)

@@ -6,7 +6,6 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import pytest  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_CUB = os.path.join(REPO, "..", "shared", "data", "cub_real")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import tiny_gan
 from sagan_tf.models import gan_losses
 from sagan_tf.models.discriminator import Discriminator
 from sagan_tf.models.gan import TextToImageGAN, sample_noise
+from sagan_tf.training import precision
 from sagan_tf.training.callbacks import AtomicBackupAndRestore
 
 LOG_NAMES = {"d_loss", "g_loss", "d_real", "d_wrong", "d_fake"}
@@ -295,9 +296,8 @@ def test_a_save_that_fails_keeps_the_previous_backup(tmp_path, monkeypatch):
 
 @pytest.fixture
 def policy(request):
-    keras.config.set_dtype_policy(request.param)
-    yield request.param
-    keras.config.set_dtype_policy("float32")
+    with precision.policy_scope(request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"], indirect=True)

@@ -54,3 +54,17 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert precision.native_bfloat16_cpu(flags)
     assert precision.cpu_flags(str(tmp_path / "missing")) == frozenset()
     assert precision.resolve("auto", [], precision.cpu_flags(str(tmp_path / "missing"))) == "float32"
+
+
+def test_policy_scope_restores_the_policy_that_was_set_before():
+    import keras
+
+    with precision.policy_scope("mixed_float16"):
+        with precision.policy_scope("mixed_bfloat16"):
+            assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        with pytest.raises(RuntimeError):
+            with precision.policy_scope("mixed_bfloat16"):
+                raise RuntimeError("the block failed")
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    assert keras.mixed_precision.global_policy().name == "float32"

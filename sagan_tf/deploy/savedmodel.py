@@ -197,7 +197,7 @@ def export_savedmodel(workdir, config, base_dir=None, checkpoint=None):
     Returns:
         A dict: path, version, signatures, and the sizes a client needs.
     """
-    base_dir = os.path.abspath(base_dir or workdir.join("export", config.export.model_name))
+    base_dir = os.path.abspath(base_dir or os.path.join(workdir.export_dir, config.export.model_name))
     check_model_folder(base_dir)
     model = TextToImage.from_workdir(workdir, config, checkpoint)
     os.makedirs(base_dir, exist_ok=True)

@@ -14,12 +14,7 @@ numpy.
 
 import numpy as np
 
-# Input names and dtypes of each signature, as `savedmodel` declares them.
-SIGNATURE_INPUTS = {
-    "serving_default": ("captions",),
-    "generate_seeded": ("captions", "seed"),
-    "generate_with_noise": ("captions", "z"),
-}
+# The signatures' input dtypes, as `savedmodel` declares them.
 INPUT_DTYPES = {"captions": "string", "seed": "int64", "z": "float32"}
 REST_PORT = 8501
 

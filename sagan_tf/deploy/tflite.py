@@ -167,7 +167,7 @@ def export_tflite(workdir, config, out_dir=None, quantize="none", batch=None, ch
     if batch < 1:
         raise ValueError(f"the batch size must be at least 1, got {batch}")
     model = TextToImage.from_workdir(workdir, config, checkpoint)
-    out_dir = os.path.abspath(out_dir or workdir.join("export", f"tflite-{quantize}"))
+    out_dir = os.path.abspath(out_dir or os.path.join(workdir.export_dir, f"tflite-{quantize}"))
     with files.folder_written_atomically(out_dir, [*SIGNATURE_KEYS, VOCAB_FILE, MODEL_CARD_FILE]) as scratch:
         with tempfile.TemporaryDirectory() as saved_model_dir:
             build_archive(model, batch).write_out(saved_model_dir, verbose=False)

@@ -5,6 +5,7 @@ vectors (the GAN stage's real input), warm-up excluded, for plain graph
 mode, XLA (`jit_compile`) and mixed_bfloat16, in one process and one run.
 """
 
+import dataclasses
 import time
 
 import keras
@@ -52,16 +53,13 @@ def synthetic_batches(batch_size, image_size, condition_dim, seed=0):
 def images_per_second(config, mode, steps=10, warmup=3):
     """Throughput of one mode at the config's sizes (SPEC sizes by default)."""
     settings = MODES[mode]
-    config.train.jit_compile = settings["jit_compile"]
-    keras.mixed_precision.set_global_policy(settings["precision"])
-    try:
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, jit_compile=settings["jit_compile"]))
+    with precision.policy_scope(settings["precision"]):
         gan = gan_training.build_gan(config, config.encoder.output_dim, tf.distribute.get_strategy(),
                                      SYNTHETIC_CLASSES)
         timer = _StepTimer(warmup)
         batches = synthetic_batches(config.train.batch_size, config.data.image_size, config.encoder.output_dim)
         gan.fit(batches, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
     return steps * config.train.batch_size / (timer.end - timer.start)
 
 

@@ -115,11 +115,8 @@ def split_inputs(workdir, config, dataset, encoder, tokenizer, split):
 def train_gan(workdir, config, dataset, verbose=1, extra_callbacks=()):
     """Trains the configured GAN on `dataset`; returns a dict of results."""
     policy = precision.resolve(config.train.precision)
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with precision.policy_scope(policy):
         return _train(workdir, config, dataset, verbose, extra_callbacks, policy)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
 
 def _train(workdir, config, dataset, verbose, extra_callbacks, policy):

@@ -8,6 +8,7 @@ than in float32 (12.7 against 83.2 images/s), which turned the 15-minute
 main job into hours. Older GPUs (7.x) get mixed_float16 with loss scaling.
 """
 
+import contextlib
 import warnings
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -63,3 +64,16 @@ def resolve(precision, capabilities=None, flags=None):
                       "several times slower than float32. train.precision=auto picks float32 here.",
                       stacklevel=2)
     return precision
+
+
+@contextlib.contextmanager
+def policy_scope(name):
+    """Runs the block under the Keras global dtype policy `name`; the previous one is restored after."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
