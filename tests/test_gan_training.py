@@ -1,6 +1,7 @@
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,6 +124,20 @@ def test_mixed_bfloat16_training_runs(encoder_workdir, tmp_path, capsys):
     assert np.isfinite(result["final"]["d_loss"])
     import keras
     assert keras.mixed_precision.dtype_policy().name == "float32"  # restored afterwards
+
+
+def test_a_diverged_run_stops_with_one_line_before_backing_up_the_diverged_step(encoder_workdir, tmp_path, capsys):
+    workdir = _copy(encoder_workdir, tmp_path, "diverged")
+    status, _, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--set", "train.learning_rate=1e8",
+                         "--set", "train.backup_every_steps=1")
+    assert status == 2 and "Traceback" not in err
+    found = re.search(r"error: [dg]_loss became (nan|inf) at step (\d+) of epoch (\d+); training stopped", err)
+    assert found, err
+    # The backup, taken every step, holds the step before the broken one (the
+    # end of the last epoch when it broke at an epoch's first step).
+    step, epoch = int(found.group(2)), int(found.group(3))
+    (backup_dir,) = glob.glob(os.path.join(workdir, "gan", "backup", "*", "worker_0"))
+    assert ExactBackupAndRestore.resume_point(backup_dir) == (epoch - 1, step - 1)
 
 
 def _metadata(workdir):

@@ -63,20 +63,30 @@ class GANCheckpoint(keras.callbacks.Callback):
         self.save("latest")
 
 
-class TrainingDiverged(RuntimeError):
-    pass
+class TrainingDiverged(ValueError):
+    """A loss became NaN or infinite (a ValueError: the CLI reports it in one line)."""
 
 
 class StopOnNaN(keras.callbacks.Callback):
-    """Stops at the first non-finite loss with a message saying which and when."""
+    """Stops at the first non-finite loss with a message saying which and when.
+
+    Put it before the backup callback: Keras calls callbacks in order, and
+    a backup taken at the diverged step would resume from broken weights.
+    """
+
+    epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         for name, value in (logs or {}).items():
             if name.endswith("loss") and not np.all(np.isfinite(value)):
                 self.model.stop_training = True
                 raise TrainingDiverged(
-                    f"{name} became {float(np.mean(value))} at step {batch + 1}; training stopped. "
-                    "Lower train.learning_rate, or use float32 precision; the last backup is kept.")
+                    f"{name} became {float(np.mean(value))} at step {batch + 1} of epoch {self.epoch + 1}; training "
+                    "stopped. Lower train.learning_rate, or use float32 precision; backups hold only the "
+                    "steps before.")
 
 
 class IteratorReleaseClock(keras.callbacks.Callback):

@@ -153,7 +153,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
     chief = distribution.worker_index() == 0
     epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(backup_dir)
     claim_checkpoints(workdir, run, encoder_id, fresh=(epoch, steps_done) == (0, 0))
-    side_effects = [gan_callbacks.StopOnNaN()]
+    side_effects = []
     if chief:
         side_effects += [
             gan_callbacks.SampleGrid(captions, sample_vectors, os.path.join(workdir.samples_dir, "train"),
@@ -170,7 +170,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
                                                      steps_done_offset=steps_done_offset)
         clock = gan_callbacks.IteratorReleaseClock()
         history = gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                          callbacks=[backup, *side_effects, clock], verbose=verbose, shuffle=False, **validation)
+                          callbacks=[gan_callbacks.StopOnNaN(), backup, *side_effects, clock], verbose=verbose, shuffle=False, **validation)
         if clock.last_epoch_ended is not None:
             fit_ends.append(clock.seconds_since_last_epoch())
         validation_starts.extend(clock.validation_starts)
