@@ -285,7 +285,9 @@ def _validate(config, source):
 
 
 # Paths that a --set gives relative to the current directory.
-COMMAND_LINE_PATHS = ("data.root", "data.cache_dir")
+COMMAND_LINE_PATHS = ("data.root", "data.cache_dir", "eval.inception_weights")
+# Paths that a config file gives relative to its own folder, so configs travel.
+FILE_RELATIVE_PATHS = ("data.root", "eval.inception_weights")
 
 
 def _yaml_problem(error):
@@ -362,10 +364,11 @@ def _read_tree(path, chain=()):
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: the config must be a mapping")
     values = dict(values)
-    data = values.get("data")
-    # Relative data roots are relative to the file that names them, so configs travel.
-    if isinstance(data, dict) and isinstance(data.get("root"), str) and data["root"]:
-        values["data"] = {**data, "root": _beside(path, data["root"])}
+    for key in FILE_RELATIVE_PATHS:
+        section, name = key.split(".")
+        node = values.get(section)
+        if isinstance(node, dict) and isinstance(node.get(name), str) and node[name]:
+            values[section] = {**node, name: _beside(path, node[name])}
     base = values.pop("base", None)
     if base is None:
         return values

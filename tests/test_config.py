@@ -104,16 +104,19 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 def test_relative_root_is_relative_to_the_config_file(tmp_path):
-    path = write(tmp_path, "data:\n  name: cub\n  root: birds\n")
-    assert config_lib.load(path).data.root == str(tmp_path / "birds")
+    path = write(tmp_path, "data:\n  name: cub\n  root: birds\neval:\n  inception_weights: w/inception.h5\n")
+    config = config_lib.load(path)
+    assert config.data.root == str(tmp_path / "birds")
+    assert config.eval.inception_weights == str(tmp_path / "w" / "inception.h5")
 
 
 def test_a_relative_path_given_with_set_is_relative_to_the_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").mkdir()
     path = write(tmp_path / "configs", "data:\n  name: folder\n  root: mine\n")
-    config = config_lib.load(path, ["data.root=photos", "data.cache_dir=cache"])
+    config = config_lib.load(path, ["data.root=photos", "data.cache_dir=cache", "eval.inception_weights=i.h5"])
     assert (config.data.root, config.data.cache_dir) == (str(tmp_path / "photos"), str(tmp_path / "cache"))
+    assert config.eval.inception_weights == str(tmp_path / "i.h5")
     assert config_lib.load(path).data.root == str(tmp_path / "configs" / "mine")
     assert config_lib.load(None, ["data.root=photos"]).data.root == str(tmp_path / "photos")
     # Recorded absolute: the workdir's copy reads the same from anywhere.
