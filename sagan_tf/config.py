@@ -178,6 +178,8 @@ class EvalConfig:
     # domain | inception_v3
     feature_network: str = "domain"
     inception_weights: str = ""
+    # Classes of the top in that file: 1000 for ImageNet, fewer for a fine-tuned one.
+    inception_classes: int = 1000
     num_images: int = 2000
     batch_size: int = 100
     seed: int = 0
@@ -189,6 +191,7 @@ class EvalConfig:
     def validate(self, check):
         check(self.feature_network in ("domain", "inception_v3"), "feature_network",
               "must be domain or inception_v3")
+        check(self.inception_classes >= 2, "inception_classes", "must be >= 2")
         check(self.num_images >= 10, "num_images", "must be >= 10 (10 IS splits)")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.classifier_epochs >= 1, "classifier_epochs", "must be >= 1")

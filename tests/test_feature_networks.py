@@ -67,6 +67,27 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
     assert "inception_v3_weights_tf_dim_ordering_tf_kernels.h5" in str(error.value)
 
 
+def test_a_file_that_is_not_the_networks_weights_is_a_clear_error(tmp_path):
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_text("not weights")
+    with pytest.raises(ValueError, match=f"cannot load {garbage} as the weights of Inception-v3 with a "
+                                         "1000-class top .* eval.inception_classes"):
+        InceptionFeatures(weights_path=str(garbage))
+
+
+def test_a_fine_tuned_top_loads_with_its_class_count(tmp_path, images):
+    keras.utils.set_random_seed(1)
+    fine_tuned = keras.applications.InceptionV3(include_top=True, weights=None, classes=10)
+    path = str(tmp_path / "fine_tuned.weights.h5")
+    fine_tuned.save_weights(path)
+    with pytest.raises(ValueError, match="with a 1000-class top"):
+        InceptionFeatures(weights_path=path)
+    logits, _ = InceptionFeatures(weights_path=path, num_classes=10).compute(images)
+    resized = tf.image.resize(images, (299, 299), method="bilinear")
+    np.testing.assert_allclose(scipy.special.softmax(logits, axis=1), fine_tuned.predict(resized, verbose=0),
+                               atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "bad_images, message",
     [

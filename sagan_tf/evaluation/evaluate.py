@@ -133,7 +133,8 @@ def load_judges(workdir, config, classifier_path=None):
                          "local Inception-v3 weights file (nothing is downloaded)")
     from sagan_tf.evaluation.feature_networks import InceptionFeatures
 
-    inception = InceptionFeatures(weights_path=eval_config.inception_weights)
+    inception = InceptionFeatures(weights_path=eval_config.inception_weights,
+                                  num_classes=eval_config.inception_classes)
     return Judges("inception_v3", classifier, classifier_path, inception, eval_config.inception_weights)
 
 

@@ -1,6 +1,7 @@
 """Inception-v3 logits and pool features for Inception Score and FID."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -28,7 +29,8 @@ class InceptionFeatures(keras.Model):
             (with its classification top), e.g. the ImageNet
             `inception_v3_weights_tf_dim_ordering_tf_kernels.h5`. `None` gives
             random weights (tests only). Nothing is ever downloaded.
-        num_classes: size of the classification top stored in the file.
+        num_classes: size of the classification top stored in the file
+            (1000 for ImageNet; `eval.inception_classes` for a fine-tuned one).
     """
 
     def __init__(self, weights_path=None, num_classes=1000, **kwargs):
@@ -39,9 +41,20 @@ class InceptionFeatures(keras.Model):
                 f"({KERAS_IMAGENET_WEIGHTS_URL}; keras also caches it in ~/.keras/models/) on a "
                 "machine with internet access and pass its local path."
             )
-        inception = keras.applications.InceptionV3(
-            include_top=True, weights=weights_path, classes=num_classes
-        )
+        try:
+            with warnings.catch_warnings():
+                # Keras warns once per layer before it fails on a file of another network.
+                warnings.simplefilter("ignore")
+                inception = keras.applications.InceptionV3(
+                    include_top=True, weights=weights_path, classes=num_classes
+                )
+        except (OSError, ValueError) as error:
+            reason = str(error).strip().splitlines()[0][:200]
+            raise ValueError(
+                f"cannot load {weights_path} as the weights of Inception-v3 with a {num_classes}-class "
+                f"top ({reason}); eval.inception_weights must name a Keras weights file of the whole "
+                "network, top included, and eval.inception_classes its class count"
+            ) from None
         pool_network = keras.Model(
             inception.input, inception.get_layer("avg_pool").output, name="inception_v3_pool"
         )
