@@ -87,7 +87,13 @@ def test_cli_writes_the_report_json_with_its_provenance(tiny_run, cli_report):
         report = json.load(f)
 
     assert report["num_images"] == NUM_IMAGES
-    assert report["seeds"] == {"captions": config.eval.seed, "noise": config.eval.seed}
+    seed = config.eval.seed
+    assert report["seeds"] == {"captions": seed, "noise": seed, "real_order": seed}
+    with open(os.path.join(workdir.encoder_dir, "encoder.json")) as f:
+        assert report["encoder_id"] == json.load(f)["encoder_id"]
+    generator = keras.saving.load_model(workdir.latest_generator)
+    assert report["generator_id"] == weights_digest(generator)
+    assert report["checkpoint"] == workdir.latest_generator
     assert report["feature_network"]["name"] == "domain"
     assert report["feature_network"]["source"].startswith(workdir.path)
     assert "60 classes" in report["feature_network"]["score_logits"]
@@ -95,7 +101,11 @@ def test_cli_writes_the_report_json_with_its_provenance(tiny_run, cli_report):
         assert report["metrics"][name]["feature_network"] == "domain"
     inception = report["metrics"]["inception_score"]
     assert 1.0 <= inception["mean"] <= 60.0 and inception["std"] >= 0.0
+    # IS cannot exceed the images in a split.
+    assert inception["images_per_split"] == NUM_IMAGES // 10 and inception["mean"] <= NUM_IMAGES // 10
+    assert report["metrics"]["inception_score_real"]["images_per_split"] == len(dataset.splits["test"]) // 10
     assert report["metrics"]["fid"]["value"] >= 0.0
+    assert report["metrics"]["kid"]["blocks"] == 1
     assert report["versions"]["tensorflow-gan"] == "2.1.0"
     assert report["versions"]["keras"] == keras.__version__
     assert report["config"] == config.to_dict()
@@ -110,6 +120,7 @@ def test_cli_writes_the_report_json_with_its_provenance(tiny_run, cli_report):
     assert generated.get("held_out_pairs", {"count": 0})["count"] == held_out
     ceiling = report["alignment"]["real_ceiling"]["all"]
     assert ceiling["count"] == int(domain_classifier.unseen_mask(test_images).sum())
+    assert report["num_real_images_in_classifier_training"] == len(test_images) - ceiling["count"]
     for accuracies in (generated["all"], ceiling):
         assert set(accuracies) == {"count", "shape", "color", "background", "size", "position",
                                    "all_correct"}
@@ -139,6 +150,35 @@ def test_results_do_not_depend_on_the_batch_size(tiny_run):
         for key, value in reports[0]["metrics"][name].items():
             if isinstance(value, float):
                 assert value == pytest.approx(reports[1]["metrics"][name][key], rel=1e-4, abs=1e-6)
+
+
+def test_results_do_not_depend_on_the_order_the_data_set_lists_its_test_images(tiny_run, monkeypatch):
+    """Real data sets list test images by class; IS splits and KID blocks are contiguous."""
+    workdir, config, _ = tiny_run
+    as_listed = evaluate.evaluate(workdir, config, verbose=0)[0]
+    load_dataset = registry.load_dataset
+
+    def reversed_test_split(*args):
+        dataset = load_dataset(*args)
+        dataset.splits["test"] = dataset.splits["test"][::-1]
+        return dataset
+
+    monkeypatch.setattr(registry, "load_dataset", reversed_test_split)
+    reordered = evaluate.evaluate(workdir, config, verbose=0)[0]
+    for name in ("inception_score", "inception_score_real", "fid", "kid"):
+        for key, value in as_listed["metrics"][name].items():
+            if isinstance(value, float):
+                assert value == pytest.approx(reordered["metrics"][name][key], rel=1e-6), (name, key)
+    assert as_listed["alignment"] == reordered["alignment"]
+
+
+def test_too_many_images_for_kid_blocks_are_refused_before_any_is_made(tiny_run):
+    workdir, config, dataset = tiny_run
+    real = len(dataset.splits["test"])
+    too_many = 1024 * (real // 2 + 1)  # ceil(n / 1024) blocks of fewer than 2 real images
+    changed = dataclasses.replace(config, eval=dataclasses.replace(config.eval, num_images=too_many))
+    with pytest.raises(ValueError, match=f"eval.num_images={too_many} is too many for KID against {real} real"):
+        evaluate.evaluate(workdir, changed, verbose=0)
 
 
 def test_inception_v3_without_a_weights_file_is_a_clear_error(tiny_run):

@@ -271,3 +271,10 @@ def test_a_generator_is_not_used_with_an_encoder_it_was_not_trained_on(trained_w
     for command in (["generate", "a caption"], ["export", "--format", "tflite"]):
         status, _, err = run(capsys, *command, "--workdir", workdir)
         assert status == 2 and "trained on another text encoder" in err, command
+    # The record travels with the generator: one named from another workdir is checked against it too.
+    status, _, err = run(capsys, "generate", "a caption", "--workdir", trained_workdir,
+                         "--checkpoint", os.path.join(workdir, "gan", "checkpoints", "generator-latest.keras"))
+    assert status == 2 and "was trained on another text encoder than the one in" in err and "says so" in err
+    status, _, _ = run(capsys, "generate", "a caption", "--workdir", workdir, "--out", str(tmp_path / "g.png"),
+                       "--checkpoint", os.path.join(trained_workdir, "gan", "checkpoints", "generator-latest.keras"))
+    assert status == 0  # the other workdir's generator was trained on this (copied) encoder

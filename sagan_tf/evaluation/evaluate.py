@@ -12,6 +12,7 @@ the network that produced it.
 import dataclasses
 import functools
 import importlib.metadata
+import os
 import time
 
 import keras
@@ -23,6 +24,7 @@ from sagan_tf import pixels
 from sagan_tf.data import prepare, registry
 from sagan_tf.digests import weights_digest
 from sagan_tf.evaluation import alignment, domain_classifier, metrics
+from sagan_tf.training import encoder_training
 
 IS_SPLITS = 10
 KID_BLOCK_SIZE = 1024
@@ -32,10 +34,12 @@ NUM_SAMPLES = 16
 def evaluation_captions(dataset, num_images, seed):
     """The `num_images` test captions to draw, as (texts, [(example, caption number)]).
 
-    A seeded shuffle of every test caption, cycled (reshuffled each pass)
-    when more images than captions are asked for.
+    A seeded shuffle of every test caption (taken by image name, so the
+    draw does not depend on how the data set lists them), cycled
+    (reshuffled each pass) when more images than captions are asked for.
     """
-    owners = [(example, k) for example in dataset.splits["test"] for k in range(len(example.captions))]
+    examples = sorted(dataset.splits["test"], key=lambda example: example.name)
+    owners = [(example, k) for example in examples for k in range(len(example.captions))]
     if not owners:
         raise ValueError(f"the test split of {dataset.name} has no captions to evaluate on")
     rng = np.random.default_rng(seed)
@@ -101,7 +105,8 @@ class Judges:
             }
         return {
             "name": "inception_v3",
-            "source": self.inception_weights,
+            "source": os.path.abspath(self.inception_weights),
+            "id": weights_digest(self.inception),
             "score_logits": f"pre-softmax logits ({self.inception.num_classes} classes)",
             "features": "avg_pool (2048-d), images resized to 299x299",
         }
@@ -207,6 +212,16 @@ def real_outputs(judges, images, truths, mask, batch_size, verbose):
     return collector
 
 
+def real_order(examples, seed):
+    """The order to score real images in: by name, then a seeded shuffle.
+
+    IS splits and KID blocks are contiguous, and data sets list their test
+    images by class; this order does not depend on how they are listed.
+    """
+    by_name = sorted(range(len(examples)), key=lambda i: examples[i].name)
+    return np.asarray(by_name, int)[np.random.default_rng(seed).permutation(len(examples))]
+
+
 def versions():
     return {
         "sagan_tf": sagan_tf.__version__,
@@ -222,18 +237,22 @@ def score(fake, real, network):
     fake_logits, fake_features = fake.arrays()
     real_logits, real_features = real.arrays()
     is_mean, is_std = metrics.inception_score(fake_logits, splits=IS_SPLITS)
+    # IS cannot exceed the images in a split: compare generated and real with that in view.
     results = {
-        "inception_score": {"mean": is_mean, "std": is_std, "splits": IS_SPLITS, "feature_network": network},
+        "inception_score": {"mean": is_mean, "std": is_std, "splits": IS_SPLITS,
+                            "images_per_split": len(fake_logits) // IS_SPLITS, "feature_network": network},
     }
     if len(real_logits) >= IS_SPLITS:
         real_mean, real_std = metrics.inception_score(real_logits, splits=IS_SPLITS)
         results["inception_score_real"] = {"mean": real_mean, "std": real_std, "splits": IS_SPLITS,
+                                           "images_per_split": len(real_logits) // IS_SPLITS,
                                            "feature_network": network}
     kid, kid_error = metrics.kernel_distance(real_features, fake_features, max_block_size=KID_BLOCK_SIZE)
     results["fid"] = {"value": metrics.frechet_distance(real_features, fake_features),
                       "feature_network": network}
     results["kid"] = {"value": kid, "standard_error": None if np.isnan(kid_error) else kid_error,
-                      "block_size": KID_BLOCK_SIZE, "feature_network": network}
+                      "block_size": KID_BLOCK_SIZE, "feature_network": network,
+                      "blocks": metrics.kernel_distance_blocks(len(real_features), len(fake_features), KID_BLOCK_SIZE)}
     return results
 
 
@@ -253,7 +272,14 @@ def evaluate(workdir, config, checkpoint=None, verbose=1, classifier_path=None):
     judges.check_reads(dataset)
     real_images, real_examples = prepare.split_images(
         dataset, "test", config.data.image_size, workdir.data_cache_dir(config))
+    order = real_order(real_examples, eval_config.seed)
+    real_images, real_examples = real_images[order], [real_examples[i] for i in order]
     texts, owners = evaluation_captions(dataset, eval_config.num_images, eval_config.seed)
+    try:
+        metrics.kernel_distance_blocks(len(real_images), len(texts), KID_BLOCK_SIZE)
+    except ValueError as error:  # found before the images are made, not after
+        raise ValueError(f"eval.num_images={len(texts)} is too many for KID against {len(real_images)} "
+                         f"real test images: {error}") from None
     with_alignment = judges.classifier is not None
     truths = [domain_classifier.truth(dataset, e, k) for e, k in owners] if with_alignment else None
     # All the noise up front, so that image i is the same whatever the batch size.
@@ -261,18 +287,24 @@ def evaluate(workdir, config, checkpoint=None, verbose=1, classifier_path=None):
 
     fake, samples = generated_outputs(model, judges, texts, truths, noise, eval_config.batch_size, verbose)
     real_truths = [domain_classifier.truth(dataset, e) for e in real_examples] if with_alignment else None
-    real = real_outputs(judges, real_images, real_truths, domain_classifier.unseen_mask(real_examples),
-                        eval_config.batch_size, verbose)
+    unseen = domain_classifier.unseen_mask(real_examples)
+    real = real_outputs(judges, real_images, real_truths, unseen, eval_config.batch_size, verbose)
     network = judges.feature_network
     report = {
         "dataset": dataset.name,
-        "checkpoint": checkpoint or workdir.latest_generator,
+        "checkpoint": os.path.abspath(checkpoint or workdir.latest_generator),
+        "generator_id": weights_digest(model.generator),
+        "encoder_id": (encoder_training.read_metadata(workdir) or {}).get("encoder_id"),
         "feature_network": judges.describe(),
         "num_images": len(texts),
         "num_real_images": len(real_images),
-        "seeds": {"captions": eval_config.seed, "noise": eval_config.seed},
+        "seeds": {"captions": eval_config.seed, "noise": eval_config.seed, "real_order": eval_config.seed},
         "metrics": score(fake, real, network),
     }
+    if with_alignment:
+        # The domain classifier is fitted on most real images, test ones included,
+        # so its features of these are not those of unseen pictures.
+        report["num_real_images_in_classifier_training"] = int(np.sum(~unseen))
     if with_alignment:
         report["alignment"] = {
             "classifier": judges.classifier_path,

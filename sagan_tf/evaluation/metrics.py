@@ -67,6 +67,19 @@ def frechet_distance(real_activations, fake_activations):
     return float(tfgan.eval.frechet_classifier_distance_from_activations(real, fake))
 
 
+def kernel_distance_blocks(num_real, num_fake, max_block_size=1024):
+    """The number of blocks `kernel_distance` cuts both sets into; ValueError when a block would hold < 2 rows."""
+    if not isinstance(max_block_size, int) or max_block_size < 2:
+        raise ValueError(f"max_block_size must be an integer >= 2, got {max_block_size!r}.")
+    num_blocks = -(-max(num_real, num_fake) // max_block_size)
+    if min(num_real, num_fake) < 2 * num_blocks:
+        raise ValueError(
+            f"kernel_distance splits both sets into {num_blocks} blocks, so each needs at "
+            f"least {2 * num_blocks} rows; got {num_real} real and {num_fake} fake."
+        )
+    return num_blocks
+
+
 def kernel_distance(real_activations, fake_activations, max_block_size=1024):
     """Kernel distance (KID, Binkowski et al., 2018) as `(kid, standard_error)`.
 
@@ -76,15 +89,8 @@ def kernel_distance(real_activations, fake_activations, max_block_size=1024):
     value is the standard error of that average across blocks, NaN when
     there is a single block.
     """
-    if not isinstance(max_block_size, int) or max_block_size < 2:
-        raise ValueError(f"max_block_size must be an integer >= 2, got {max_block_size!r}.")
     real, fake = _as_activation_pair(real_activations, fake_activations)
-    num_blocks = -(-max(real.shape[0], fake.shape[0]) // max_block_size)
-    if min(real.shape[0], fake.shape[0]) < 2 * num_blocks:
-        raise ValueError(
-            f"kernel_distance splits both sets into {num_blocks} blocks, so each needs at "
-            f"least {2 * num_blocks} rows; got {real.shape[0]} real and {fake.shape[0]} fake."
-        )
+    kernel_distance_blocks(real.shape[0], fake.shape[0], max_block_size)
     kid, standard_error = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
         real, fake, max_block_size=max_block_size
     )

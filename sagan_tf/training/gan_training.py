@@ -31,17 +31,27 @@ def run_digest(config, encoder_id, data_id):
 
 
 def check_same_encoder(workdir, checkpoint):
-    """Raises ValueError when `checkpoint`, one of the workdir's, was trained on another text encoder."""
-    own = workdir.checkpoints_dir
-    if os.path.dirname(os.path.abspath(checkpoint)) != own:
-        return  # a generator from elsewhere: nothing records its encoder
-    trained_on = (workdir.read_trained_on() or {}).get("encoder_id")
+    """Raises ValueError when the generator `checkpoint` was trained on another text encoder than the workdir's.
+
+    A run records its encoder in gan/trained_on.json, beside gan/checkpoints/;
+    a generator copied away from that record cannot be checked.
+    """
+    gan_dir = os.path.dirname(os.path.dirname(os.path.realpath(checkpoint)))
+    record = os.path.join(gan_dir, os.path.basename(workdir.trained_on_path))
+    if not os.path.isfile(record):
+        return
+    trained_on = files.read_json(record, "record of the GAN run", required=("run", "encoder_id"))["encoder_id"]
     current = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
-    if trained_on and current and trained_on != current:
+    if not (trained_on and current and trained_on != current):
+        return
+    if gan_dir == os.path.realpath(workdir.gan_dir):
         raise ValueError(
-            f"the generator in {own} was trained on another text encoder than the one in "
+            f"the generator in {workdir.checkpoints_dir} was trained on another text encoder than the one in "
             f"{workdir.encoder_dir} (retrained since); train the GAN again "
             f"(`sagan-tf train-gan --workdir {workdir.path}`)")
+    raise ValueError(
+        f"the generator {checkpoint} was trained on another text encoder than the one in {workdir.encoder_dir} "
+        f"({record} says so); use it with the workdir it was trained in")
 
 
 def claim_checkpoints(workdir, run, encoder_id, fresh):
