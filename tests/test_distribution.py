@@ -33,14 +33,17 @@ def free_ports(count):
 
 
 def start_worker(command, output, tf_config_value=None):
+    return start([WORKER_SCRIPT, command, str(output)], tf_config_value)
+
+
+def start(arguments, tf_config_value=None):
     python_path = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, PYTHONPATH=python_path)
     env.pop("TF_CONFIG", None)
     if tf_config_value:
         env["TF_CONFIG"] = tf_config_value
-    return subprocess.Popen(
-        [sys.executable, WORKER_SCRIPT, command, str(output)],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([sys.executable, *arguments], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def wait_all(processes):
@@ -123,6 +126,25 @@ def test_two_worker_fit_keeps_workers_in_sync(tmp_path):
     # Logs are averaged over the workers, so both report the same loss.
     np.testing.assert_allclose(first["d_loss"], second["d_loss"], rtol=1e-6)
     assert np.isfinite(first["d_loss"]).all()
+
+
+def test_train_gan_runs_on_two_workers_from_the_command_line(tmp_path):
+    """The CLI path: TF_CONFIG set, the strategy made before anything starts TensorFlow's runtime."""
+    from sagan_tf import cli
+    from tests.tiny_configs import TINY_DATA, TINY_ENCODER, TINY_GAN, overrides
+
+    workdir = str(tmp_path / "run")
+    assert cli.main(["train-encoder", "--workdir", workdir, "--quiet",
+                     *overrides(TINY_DATA, TINY_ENCODER, TINY_GAN)]) == 0
+    ports = free_ports(2)
+    wait_all([start(["-m", "sagan_tf", "train-gan", "--workdir", workdir, "--quiet"], tf_config(ports, index))
+              for index in range(2)])
+    with open(os.path.join(workdir, "gan", "results.json")) as f:
+        results = json.load(f)
+    assert results["replicas"] == 2 and results["optimizer_steps"] == 2 * 3
+    (run,) = os.listdir(os.path.join(workdir, "gan", "backup"))
+    assert sorted(os.listdir(os.path.join(workdir, "gan", "backup", run))) == ["worker_0", "worker_1"]
+    assert os.path.isfile(os.path.join(workdir, "gan", "checkpoints", "generator-latest.keras"))
 
 
 def test_host_fed_dataset_builds_one_plain_pipeline_per_replica():

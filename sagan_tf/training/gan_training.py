@@ -124,14 +124,16 @@ def split_inputs(workdir, config, dataset, encoder, tokenizer, split):
 
 def train_gan(workdir, config, dataset, verbose=1, extra_callbacks=()):
     """Trains the configured GAN on `dataset`; returns a dict of results."""
+    # First: MultiWorkerMirroredStrategy sets up collective ops, which must
+    # happen before anything starts TensorFlow's runtime.
+    strategy = distribution.strategy_from_environment()
     policy = precision.resolve(config.train.precision)
     with precision.policy_scope(policy):
-        return _train(workdir, config, dataset, verbose, extra_callbacks, policy)
+        return _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
 
 
-def _train(workdir, config, dataset, verbose, extra_callbacks, policy):
+def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy):
     encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
-    strategy = distribution.strategy_from_environment()
     batch = config.train.batch_size
     images, index, vectors = split_inputs(workdir, config, dataset, encoder, tokenizer, "train")
     if len(images) < batch:
