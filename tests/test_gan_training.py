@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -170,6 +171,47 @@ def test_killed_run_resumes_with_the_same_number_of_steps(encoder_workdir, tmp_p
     # Exactly the optimizer steps of an uninterrupted run: nothing replayed, nothing lost.
     assert result["optimizer_steps"] == steps * epochs
     assert _metadata(workdir) == {"epoch": epochs, "steps_done": 0}
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt, as Ctrl-C and SIGTERM do in train-gan, at one moment of one epoch."""
+
+    def __init__(self, moment, epoch):
+        super().__init__()
+        self.moment, self.epoch, self.current = moment, epoch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_test_begin(self, logs=None):
+        if self.moment == "validation" and self.current == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.moment == "epoch_end" and epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("moment, epoch", [("validation", 0), ("epoch_end", 1)])
+def test_a_run_interrupted_at_an_epochs_end_neither_repeats_nor_loses_it(encoder_workdir, tmp_path, moment, epoch):
+    """Validation runs after the epoch's last step; checkpoints, samples and the log at its end."""
+    from sagan_tf import config as config_lib
+    from sagan_tf.data import registry
+    from sagan_tf.training import gan_training
+    from sagan_tf.workdir import Workdir
+
+    workdir = Workdir(_copy(encoder_workdir, tmp_path, moment))
+    config = config_lib.load(workdir.config_path, ["train.backup_every_steps=1"])
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    with pytest.raises(KeyboardInterrupt):
+        gan_training.train_gan(workdir, config, dataset, verbose=0, extra_callbacks=[InterruptAt(moment, epoch)])
+    result = gan_training.train_gan(workdir, config, dataset, verbose=0)
+    assert result["optimizer_steps"] == config.train.epochs * config.train.steps_per_epoch
+    assert result["final"]["d_loss"] == pytest.approx(result["final"]["d_loss"])  # recorded, not empty
+    assert sorted(os.listdir(os.path.join(workdir.samples_dir, "train"))) == ["epoch_0001.png", "epoch_0002.png"]
+    with open(os.path.join(workdir.gan_dir, "history.csv")) as f:
+        epochs_logged = {int(line.split(",")[0]) for line in f.read().splitlines()[1:]}
+    assert epochs_logged == {0, 1}
 
 
 def test_sigterm_leaves_a_resumable_backup(encoder_workdir, tmp_path):

@@ -185,6 +185,10 @@ class ExactBackupAndRestore(AtomicBackupAndRestore):
     and `resume_point()` lets the trainer run just the rest of it, so an
     interrupted run makes exactly as many optimizer steps as an
     uninterrupted one. A backup is also written at every epoch end.
+
+    The epoch's last step is backed up only at the epoch's end, after
+    validation, and the callback goes last in the list: a backup never says
+    an epoch is done whose end (checkpoint, samples, log row) has not run.
     """
 
     def __init__(self, backup_dir, save_freq, steps_done_offset=0):
@@ -207,7 +211,9 @@ class ExactBackupAndRestore(AtomicBackupAndRestore):
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps_done = self.steps_done_offset + batch + 1
-        super().on_train_batch_end(batch, logs)
+        last_step = batch + 1 == self.params.get("steps")
+        if self._should_save_on_batch(batch) and not last_step:
+            self._save_model()
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)

@@ -182,7 +182,8 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
                                                      steps_done_offset=steps_done_offset)
         clock = gan_callbacks.IteratorReleaseClock()
         history = gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                          callbacks=[gan_callbacks.StopOnNaN(), backup, *side_effects, clock], verbose=verbose, shuffle=False, **validation)
+                          callbacks=[gan_callbacks.StopOnNaN(), *side_effects, backup, clock],
+                          verbose=verbose, shuffle=False, **validation)
         if clock.last_epoch_ended is not None:
             fit_ends.append(clock.seconds_since_last_epoch())
         validation_starts.extend(clock.validation_starts)
