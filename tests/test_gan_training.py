@@ -2,6 +2,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,11 @@ import numpy as np
 import pytest
 
 from sagan_tf import cli
+from sagan_tf import config as config_lib
+from sagan_tf.data import registry
+from sagan_tf.training import gan_training
 from sagan_tf.training.callbacks import ExactBackupAndRestore
+from sagan_tf.workdir import Workdir
 from tests.cli_runner import last_json, run
 from tests.conftest import REPO
 from tests.tiny_configs import TINY_DATA, TINY_ENCODER, TINY_GAN, overrides
@@ -28,7 +33,6 @@ def encoder_workdir(tmp_path_factory):
 
 
 def _copy(workdir, tmp_path, name):
-    import shutil
     target = str(tmp_path / name)
     shutil.copytree(workdir, target)
     return target
@@ -58,9 +62,7 @@ def test_train_gan_writes_checkpoints_samples_and_logs(trained_workdir):
 
 
 def test_generate_is_deterministic_for_a_seed(trained_workdir, tmp_path, capsys):
-    from sagan_tf import config as config_lib
     from sagan_tf.inference import TextToImage
-    from sagan_tf.workdir import Workdir
 
     workdir = Workdir(trained_workdir)
     model = TextToImage.from_workdir(workdir, config_lib.load(workdir.config_path))
@@ -195,11 +197,6 @@ class InterruptAt(keras.callbacks.Callback):
 @pytest.mark.parametrize("moment, epoch", [("validation", 0), ("epoch_end", 1)])
 def test_a_run_interrupted_at_an_epochs_end_neither_repeats_nor_loses_it(encoder_workdir, tmp_path, moment, epoch):
     """Validation runs after the epoch's last step; checkpoints, samples and the log at its end."""
-    from sagan_tf import config as config_lib
-    from sagan_tf.data import registry
-    from sagan_tf.training import gan_training
-    from sagan_tf.workdir import Workdir
-
     workdir = Workdir(_copy(encoder_workdir, tmp_path, moment))
     config = config_lib.load(workdir.config_path, ["train.backup_every_steps=1"])
     dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
@@ -255,7 +252,6 @@ def test_class_loss_trains_end_to_end_with_the_automatic_precision(encoder_workd
 def test_class_loss_needs_classes():
     from sagan_tf import config as config_module
     from sagan_tf.data.records import CaptionedDataset, Example
-    from sagan_tf.training import gan_training
     config = config_module.load(None, ["gan.class_loss_weight=1.0"])
     unlabelled = CaptionedDataset(name="folder", class_names=[], splits={
         "train": [Example("a", ["a bird"]), Example("b", ["a red bird"])], "validation": [], "test": []})
@@ -297,10 +293,45 @@ def test_a_trained_gan_is_never_overwritten_or_orphaned(trained_workdir, tmp_pat
     status, out, _ = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json")
     assert status == 0 and "has trained its 2 epochs already" in out
     assert last_json(out) == results and results["final"]
+    # Without its backup (deleted to save space) a finished run is still finished, but cannot go on.
+    without_backup = _copy(workdir, tmp_path, "without_backup")
+    shutil.rmtree(os.path.join(without_backup, "gan", "backup"))
+    status, out, _ = run(capsys, "train-gan", "--workdir", without_backup, "--quiet", "--json")
+    assert status == 0 and last_json(out) == results
+    status, _, err = run(capsys, "train-gan", "--workdir", without_backup, "--quiet", "--set", "train.epochs=3")
+    assert status == 2 and "its backup is gone" in err and "optimizer state" in err
+    assert open(os.path.join(without_backup, "gan", "checkpoints", "generator-latest.keras"), "rb").read() == \
+        before[generator]
     # More epochs continue the run: 2 x 3 optimizer steps done, 3 more.
     status, out, err = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json", "--set", "train.epochs=3")
     assert status == 0, err
     assert last_json(out)["optimizer_steps"] == 3 * 3
+    # An extension to 4 epochs cut short, then the finished length asked again: the results stay.
+    results = json.load(open(os.path.join(workdir, "gan", "results.json")))
+    config = config_lib.load(os.path.join(workdir, "config.yaml"), ["train.epochs=4", "train.backup_every_steps=1"])
+    dataset = registry.load_dataset(config.data, Workdir(workdir).data_cache_dir(config))
+    with pytest.raises(KeyboardInterrupt):
+        gan_training.train_gan(Workdir(workdir), config, dataset, verbose=0,
+                               extra_callbacks=[InterruptAt("validation", 3)])
+    status, out, _ = run(capsys, "train-gan", "--workdir", workdir, "--quiet", "--json", "--set", "train.epochs=3")
+    assert status == 0 and "a run towards more epochs stopped in epoch 4" in out
+    assert last_json(out) == results
+
+
+def test_an_interrupted_run_does_not_resume_over_another_runs_generator(encoder_workdir, tmp_path, capsys):
+    workdir = Workdir(_copy(encoder_workdir, tmp_path, "two_runs"))
+    config = config_lib.load(workdir.config_path, ["train.learning_rate=1e-3", "train.backup_every_steps=1"])
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    with pytest.raises(KeyboardInterrupt):  # run A stops in its first epoch, before any generator
+        gan_training.train_gan(workdir, config, dataset, verbose=0, extra_callbacks=[InterruptAt("validation", 0)])
+    status, _, err = run(capsys, "train-gan", "--workdir", workdir.path, "--quiet",
+                         "--set", "train.learning_rate=2e-4")  # run B finishes
+    assert status == 0, err
+    finished = open(workdir.latest_generator, "rb").read()
+    status, _, err = run(capsys, "train-gan", "--workdir", workdir.path, "--quiet",
+                         "--set", "train.learning_rate=1e-3")  # run A again, from its backup
+    assert status == 2 and "holds a generator from another run" in err and "this run would overwrite it" in err
+    assert open(workdir.latest_generator, "rb").read() == finished
 
 
 def test_a_generator_is_not_used_with_an_encoder_it_was_not_trained_on(trained_workdir, tmp_path, capsys):

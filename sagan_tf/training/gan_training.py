@@ -5,6 +5,7 @@ in the training step. Writes to `<workdir>/gan/`: checkpoints of G and D,
 per-worker backups for exact resume, sample grids and TensorBoard logs.
 """
 
+import dataclasses
 import os
 
 import keras
@@ -19,14 +20,18 @@ from sagan_tf.training import callbacks as gan_callbacks
 from sagan_tf.training import distribution, encoder_training, precision
 
 
-def run_digest(config, encoder_id, data_id):
+def run_digest(config, encoder_id, data_id, policy):
     """Names a GAN run's backup: the data (settings and examples), networks, optimisation and the encoder.
 
     How long to train and how often to back up are left out, so more epochs
-    continue the backed-up run; anything else starts its own.
+    continue the backed-up run; anything else starts its own. The precision
+    is the dtype policy `train.precision` resolved to: `auto` picks by
+    hardware, and a float16 run's optimizer (loss scaling) does not restore
+    into a bfloat16 or float32 one.
     """
+    train = dataclasses.replace(config.train, precision=policy)
     return digests.config_digest(
-        config.data, config.gan, config.train, encoder_id, data_id,
+        config.data, config.gan, train, encoder_id, data_id,
         ignore=("epochs", "backup_every_steps", "jit_compile"))
 
 
@@ -54,17 +59,17 @@ def check_same_encoder(workdir, checkpoint):
         f"({record} says so); use it with the workdir it was trained in")
 
 
-def claim_checkpoints(workdir, run, encoder_id, fresh):
+def claim_checkpoints(workdir, run, encoder_id):
     """Records that `run` writes gan/checkpoints/, refusing to replace another run's generator.
 
-    Raises ValueError when a fresh run would overwrite the generator of a run
-    under other settings (or on another encoder).
+    Raises ValueError when the run, new or resumed from its backup, would
+    overwrite the generator of a run under other settings (or on another encoder).
     """
     trained_on = workdir.read_trained_on()
-    if fresh and os.path.isfile(workdir.latest_generator) and (trained_on or {}).get("run") != run:
+    if os.path.isfile(workdir.latest_generator) and (trained_on or {}).get("run") != run:
         raise ValueError(
             f"{workdir.gan_dir} holds a generator from another run (other data, gan or train settings, "
-            "another text encoder, or an earlier sagan_tf); a new run would overwrite it. Train in a new "
+            "another text encoder, or an earlier sagan_tf); this run would overwrite it. Train in a new "
             f"--workdir, or delete {workdir.gan_dir} first (a change of train.epochs alone continues a run)")
     if distribution.worker_index() == 0:
         files.write_json(workdir.trained_on_path, {"run": run, "encoder_id": encoder_id})
@@ -160,11 +165,12 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     captions = sample_captions(dataset)
     sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer.ids(captions))
     encoder_id = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
-    run = run_digest(config, encoder_id, digests.dataset_digest(dataset))
+    run = run_digest(config, encoder_id, digests.dataset_digest(dataset), policy)
     backup_dir = os.path.join(workdir.gan_dir, "backup", run, f"worker_{distribution.worker_index()}")
     chief = distribution.worker_index() == 0
     epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(backup_dir)
-    claim_checkpoints(workdir, run, encoder_id, fresh=(epoch, steps_done) == (0, 0))
+    finished_run = (workdir.read_trained_on() or {}).get("run") == run
+    claim_checkpoints(workdir, run, encoder_id)
     side_effects = []
     if chief:
         side_effects += [
@@ -190,10 +196,19 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
         return history
 
     results_path = os.path.join(workdir.gan_dir, "results.json")
-    if epoch >= config.train.epochs and steps_done == 0 and os.path.isfile(results_path):
-        print(f"the GAN in {workdir.gan_dir} has trained its {epoch} epochs already; "
-              "raise train.epochs to train on")
-        return files.read_json(results_path, "GAN results file")
+    if finished_run and os.path.isfile(results_path):
+        recorded = files.read_json(results_path, "GAN results file", required=("epochs",))
+        backed_up = (epoch, steps_done) != (0, 0)
+        if epoch >= config.train.epochs or (not backed_up and recorded["epochs"] >= config.train.epochs):
+            print(f"the GAN in {workdir.gan_dir} has trained its {recorded['epochs']} epochs already; "
+                  "raise train.epochs to train on"
+                  + (f" (a run towards more epochs stopped in epoch {epoch + 1})" if steps_done else ""))
+            return recorded
+        if not backed_up:
+            raise ValueError(
+                f"the GAN in {workdir.gan_dir} finished {recorded['epochs']} epochs, but its backup is gone "
+                f"({os.path.dirname(backup_dir)}), and with it the optimizer state: it cannot train on to "
+                f"train.epochs={config.train.epochs}. Train in a new --workdir")
     history = {}
     with gan_callbacks.GracefulTermination():
         if 0 < steps_done < steps and epoch < config.train.epochs:
