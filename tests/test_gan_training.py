@@ -11,6 +11,7 @@ import time
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from sagan_tf import cli
 from sagan_tf import config as config_lib
@@ -351,3 +352,14 @@ def test_a_generator_is_not_used_with_an_encoder_it_was_not_trained_on(trained_w
     status, _, _ = run(capsys, "generate", "a caption", "--workdir", workdir, "--out", str(tmp_path / "g.png"),
                        "--checkpoint", os.path.join(trained_workdir, "gan", "checkpoints", "generator-latest.keras"))
     assert status == 0  # the other workdir's generator was trained on this (copied) encoder
+
+
+def test_the_training_seed_fixes_the_initial_networks():
+    def initial_weights(seed):
+        config = config_lib.load(None, [*TINY_GAN, "data.image_size=16", f"train.seed={seed}"])
+        gan = gan_training.build_gan(config, 16, tf.distribute.get_strategy())
+        return [np.asarray(w) for w in gan.generator.weights + gan.discriminator.weights]
+
+    first, again, other = initial_weights(0), initial_weights(0), initial_weights(1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))

@@ -79,8 +79,10 @@ def build_gan(config, condition_dim, strategy, num_classes=0):
     """The configured G, D and GAN, with both optimizers built in the strategy scope.
 
     `num_classes` sizes D's class head, used when gan.class_loss_weight > 0.
+    The initial weights come from `train.seed`.
     """
     class_head = num_classes if config.gan.class_loss_weight else 0
+    keras.utils.set_random_seed(config.train.seed)
     with strategy.scope():
         generator = Generator(noise_dim=config.gan.noise_dim, condition_dim=condition_dim,
                               image_size=config.data.image_size, ngf=config.gan.ngf)
