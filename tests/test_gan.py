@@ -273,6 +273,16 @@ def test_a_backup_in_keras_format_still_resumes(tmp_path):
         AtomicBackupAndRestore.read_position(backup)
 
 
+def test_a_backup_of_another_network_is_a_clear_error(tmp_path):
+    backup = str(tmp_path / "backup")
+    gan = tiny_gan.compile_gan(tiny_gan.make_gan())
+    gan.fit(tiny_gan.batches(), epochs=1, verbose=0, callbacks=[AtomicBackupAndRestore(backup)])
+    with_class_head = tiny_gan.compile_gan(tiny_gan.make_gan(num_classes=3))
+    with pytest.raises(ValueError, match=f"the backup in {backup} does not fit the model .*; delete {backup}"):
+        with_class_head.fit(tiny_gan.batches(num_classes=3), epochs=2, verbose=0,
+                            callbacks=[AtomicBackupAndRestore(backup)])
+
+
 def test_a_save_that_fails_keeps_the_previous_backup(tmp_path, monkeypatch):
     backup = str(tmp_path / "backup")
     gan = tiny_gan.compile_gan(tiny_gan.make_gan())

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import time
+import warnings
 
 import h5py
 import keras
@@ -173,7 +174,16 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _load_model(self):
         position = self.read_position(self.backup_dir)
         if position is not None:
-            super()._load_model()
+            try:
+                with warnings.catch_warnings():
+                    # Keras only warns when it leaves a layer or an optimizer unloaded:
+                    # resuming without it would not be the run that was backed up.
+                    warnings.filterwarnings("error", "Skipping", UserWarning)
+                    super()._load_model()
+            except (ValueError, UserWarning) as error:  # Keras lists every object it could not load
+                reason = str(error).strip().splitlines()[0][:200]
+                raise ValueError(f"the backup in {self.backup_dir} does not fit the model ({reason}); "
+                                 f"delete {self.backup_dir} to train from the start") from None
             self.model._initial_epoch = position["epoch"]
 
 
