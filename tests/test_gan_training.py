@@ -105,6 +105,16 @@ def test_generate_bad_input(trained_workdir, encoder_workdir, capsys):
     assert status == 2 and "train-gan" in err
 
 
+def test_generate_draws_empty_and_unknown_captions_with_a_warning(trained_workdir, tmp_path, capsys):
+    status, _, err = run(capsys, "generate", "--workdir", trained_workdir, "", "a zorgle circle ünïcödé",
+                         "a red circle", "--n", "1", "--out", str(tmp_path / "odd.png"))
+    assert status == 0 and os.path.isfile(tmp_path / "odd.png")
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: an empty caption draws a picture of nothing in particular",
+                        "warning: 'a zorgle circle ünïcödé' has words the encoder never saw (read as unknown): "
+                        "zorgle, ünïcödé"]
+
+
 def test_train_gan_needs_an_encoder(tmp_path, capsys):
     status, _, err = run(capsys, "train-gan", "--workdir", str(tmp_path / "w"), *ARGS)
     assert status == 2 and "no trained text encoder" in err

@@ -1,5 +1,7 @@
 """`sagan-tf train-gan` and `sagan-tf generate`."""
 
+import sys
+
 from sagan_tf import cli
 from sagan_tf.commands.common import (
     flags,
@@ -54,6 +56,14 @@ def generate(args):
                          f"and --steps between 2 and {MAX_GRID_SIDE}")
     out = visualize.image_path(out_path(args, workdir.join("generated.png")))
     model = TextToImage.from_workdir(workdir, config, args.checkpoint)
+    for caption in args.interpolate or args.captions:
+        # Defined behaviour (<start> <end>, or the OOV id), but worth a word.
+        unknown = model.tokenizer.unknown_words(caption)
+        if not caption.strip():
+            print("warning: an empty caption draws a picture of nothing in particular", file=sys.stderr)
+        elif unknown:
+            print(f"warning: {caption!r} has words the encoder never saw (read as unknown): {', '.join(unknown)}",
+                  file=sys.stderr)
     if args.interpolate:
         a, b = args.interpolate
         grid = model.interpolate(a, b, steps=args.steps, samples=args.n, seed=args.seed)

@@ -82,6 +82,11 @@ class CaptionTokenizer:
         """The token ids as an int32 NumPy array, the dtype the encoders take."""
         return np.asarray(self(captions), np.int32)
 
+    def unknown_words(self, caption):
+        """The words of `caption` outside the vocabulary (each reads as the OOV id)."""
+        known = set(self.vocabulary)
+        return [token for token in split_tokens([caption])[0][1:-1] if token not in known]
+
     def count_truncated(self, captions):
         """How many captions have more tokens than `max_length`."""
         return sum(len(t) > self.max_length for t in split_tokens(captions))
