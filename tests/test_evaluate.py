@@ -127,6 +127,9 @@ def test_cli_writes_the_report_json_with_its_provenance(tiny_run, cli_report):
         assert 0.0 <= accuracies["all_correct"] <= min(accuracies["shape"], accuracies["color"]) <= 1.0
 
     assert f"generated, all ({NUM_IMAGES}): shape" in printed
+    assert f"({NUM_IMAGES // 10} images per split)" in printed and "(1 blocks)" in printed
+    fitted = report["num_real_images_in_classifier_training"]
+    assert f"the classifier was fitted on {fitted} of the real test images" in printed
     assert "real ceiling, all" in printed
 
 

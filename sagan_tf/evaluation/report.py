@@ -33,15 +33,19 @@ def summary_lines(report):
         f"feature network: {network['name']} ({network['source']})",
         f"  IS logits: {network['score_logits']}; FID/KID features: {network['features']}",
         f"Inception Score [{inception['feature_network']}]: "
-        f"{inception['mean']:.3f} ± {inception['std']:.3f}",
+        f"{inception['mean']:.3f} ± {inception['std']:.3f} ({inception['images_per_split']} images per split)",
     ]
     if "inception_score_real" in scores:
         real = scores["inception_score_real"]
-        lines.append(f"  real test images: {real['mean']:.3f} ± {real['std']:.3f}")
+        lines.append(f"  real test images: {real['mean']:.3f} ± {real['std']:.3f} "
+                     f"({real['images_per_split']} per split)")
     kid = scores["kid"]
     kid_error = "" if kid["standard_error"] is None else f" ± {kid['standard_error']:.4f}"
     lines += [f"FID [{scores['fid']['feature_network']}]: {scores['fid']['value']:.3f}",
-              f"KID [{kid['feature_network']}]: {kid['value']:.4f}{kid_error}"]
+              f"KID [{kid['feature_network']}]: {kid['value']:.4f}{kid_error} ({kid['blocks']} blocks)"]
+    if network["name"] == "domain" and "num_real_images_in_classifier_training" in report:
+        lines.append(f"  (the classifier was fitted on {report['num_real_images_in_classifier_training']} "
+                     "of the real test images)")
     lines += alignment_lines(report["alignment"])
     return lines
 
