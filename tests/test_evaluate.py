@@ -267,3 +267,10 @@ def test_a_classifier_of_other_labels_is_refused(tiny_run, tmp_path):
 
     with pytest.raises(ValueError, match="reads other labels"):
         evaluate.evaluate(workdir, config, verbose=0, classifier_path=path)
+
+
+def test_a_report_path_that_is_not_json_is_refused_before_evaluating(tiny_run, tmp_path, capsys):
+    out = str(tmp_path / "report.txt")
+    assert cli.main(["evaluate", "--workdir", tiny_run[0].path, "--out", out, "--quiet"]) == 2
+    assert f"the report path must end in .json, got {out!r}" in capsys.readouterr().err
+    assert not os.listdir(tmp_path)

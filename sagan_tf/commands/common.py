@@ -30,6 +30,8 @@ def setup_with_dataset(args, record=True):
     from sagan_tf.data import registry
 
     workdir, config = setup(args, record=record)
+    if getattr(args, "strict", False):  # `data` commands' --strict: stop at the first bad example
+        config.data.strict = True
     return workdir, config, registry.load_dataset(config.data, workdir.data_cache_dir(config))
 
 

@@ -3,19 +3,12 @@
 import numpy as np
 
 from sagan_tf import cli
-from sagan_tf.commands.common import flags, out_path, setup
-from sagan_tf.data import prepare, registry
+from sagan_tf.commands.common import flags, out_path, setup_with_dataset
+from sagan_tf.data import prepare
 
 
 def _strict_flag(parser):
     parser.add_argument("--strict", action="store_true", help="stop at the first bad example")
-
-
-def _load(args, record=False):
-    workdir, config = setup(args, record)
-    if getattr(args, "strict", False):
-        config.data.strict = True
-    return workdir, config, registry.load_dataset(config.data, workdir.data_cache_dir(config))
 
 
 def _report_skipped(dataset):
@@ -27,7 +20,7 @@ def _report_skipped(dataset):
 @cli.command("data build", "build (shapes) or read and prepare (real data) the configured data set")
 @flags(_strict_flag)
 def build(args):
-    workdir, config, dataset = _load(args, record=True)
+    workdir, config, dataset = setup_with_dataset(args, record=True)
     if not config.data.captions_only:
         size = prepare.load_size(config.data.image_size, config.data.augment)
         for split in dataset.splits:
@@ -43,7 +36,7 @@ def build(args):
 @cli.command("data stats", "counts, classes and caption lengths of the configured data set")
 @flags(_strict_flag)
 def stats(args):
-    _, config, dataset = _load(args)
+    _, config, dataset = setup_with_dataset(args, record=False)
     result = dataset.stats()
     lengths = np.array([len(c.split()) for e in dataset.splits["train"] for c in e.captions])
     if len(lengths):
@@ -70,7 +63,7 @@ def _show_flags(parser):
 def show(args):
     from sagan_tf import visualize
 
-    workdir, config, dataset = _load(args)
+    workdir, config, dataset = setup_with_dataset(args, record=False)
     if args.n < 1:
         raise ValueError("--n must be at least 1")
     images, examples = prepare.split_images(

@@ -22,12 +22,6 @@ def train_encoder(args):
 
     workdir, config, dataset = setup_with_dataset(args)
     result = encoder_training.train_encoder(workdir, config, dataset, verbose=verbosity(args))
-    if config.encoder_train.cache_embeddings and not config.data.captions_only:
-        encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
-        for split in ("train", "validation", "test"):
-            if dataset.splits[split]:
-                encoder_training.cached_sentence_vectors(
-                    workdir, encoder, tokenizer, dataset.splits[split], split)
     print(f"{config.encoder.kind} encoder: train accuracy {result['train_accuracy']:.3f}, "
           f"validation accuracy {result['val_accuracy']:.3f} (top-5 {result['val_top5_accuracy']:.3f})")
     print(f"text encoder: {result['encoder']}")
@@ -49,11 +43,7 @@ def attention(args):
     encoder, tokenizer = encoder_training.load_frozen_encoder(workdir)
     if not encoder.has_attention:
         raise ValueError(f"the {encoder.kind!r} encoder in {workdir.path} has no attention to draw")
-    ids = tokenizer.ids([args.caption])
-    _, weights = encoder.encode_with_attention(ids)
-    length = int((ids[0] != 0).sum())
-    words = tokenizer.decode(ids)[0].split()[:length]
-    weights = np.asarray(weights)[0, :, :length]
+    words, weights = encoder_training.attention_over_words(encoder, tokenizer, args.caption)
     out = visualize.attention_heatmap(words, weights, out_path(args, workdir.join("attention.png")),
                                       title=args.caption)
     print(f"wrote {out}")

@@ -44,8 +44,7 @@ def evaluate(args):
 
     workdir, config = setup(args)
     out = out_path(args, workdir.join("report.json"))
-    if not out.endswith(".json"):
-        raise ValueError(f"--out must name a .json file, got {out!r}")
+    report_lib.check_path(out)  # before the long evaluation, not after
     report, (images, captions) = evaluation.evaluate(workdir, config, args.checkpoint,
                                                      verbose=verbosity(args), classifier_path=args.classifier)
     json_path, png_path = report_lib.write(report, images, captions, out)

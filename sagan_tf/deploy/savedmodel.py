@@ -33,10 +33,8 @@ import tensorflow as tf
 from sagan_tf import pixels
 from sagan_tf.inference import TextToImage
 from sagan_tf.models.gan import sample_noise
-from sagan_tf.text.tokenizer import VOCAB_FILE, standardize_caption
+from sagan_tf.text.tokenizer import OOV_ID, PAD_ID, VOCAB_FILE, standardize_caption
 
-PAD_ID = 0
-OOV_ID = 1
 SIGNATURES = ("serving_default", "generate_seeded", "generate_with_noise")
 
 

@@ -29,9 +29,8 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python.convert import ConverterError
 
 from sagan_tf import files
-from sagan_tf.deploy.savedmodel import OOV_ID, PAD_ID
 from sagan_tf.inference import TextToImage
-from sagan_tf.text.tokenizer import END, PUNCTUATION_PATTERN, START, VOCAB_FILE
+from sagan_tf.text.tokenizer import END, OOV_ID, START, VOCAB_FILE, token_rules
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8")
 # The largest |TFLite - Keras| on images in [-1, 1] each variant is held to
@@ -217,12 +216,8 @@ def model_card(model, quantize, batch, paths, errors):
             "vocabulary_file": VOCAB_FILE,
             "vocabulary_size": model.tokenizer.vocabulary_size,
             "max_length": length,
-            "start_token": START,
-            "end_token": END,
-            "pad_id": PAD_ID,
-            "oov_id": OOV_ID,
+            **token_rules(),
             "separators": SEPARATORS,
-            "punctuation_pattern": PUNCTUATION_PATTERN,
             "rules": [
                 "lower-case the caption (Unicode full case mapping, as Python's str.lower)",
                 "put spaces around every character that is not a Unicode letter (L*), number (N*) "

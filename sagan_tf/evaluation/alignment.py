@@ -68,17 +68,40 @@ class AlignmentAccuracy:
         }
 
 
+class BatchedAlignment:
+    """The alignment of images whose readings arrive batch by batch, in the order of `truths`.
+
+    Args:
+        classifier: the domain classifier (its heads and label encoding).
+        truths: one {head: label} per image to come.
+        mask: which images count (default: all).
+    """
+
+    def __init__(self, classifier, truths, mask=None):
+        self.targets = classifier.encode(truths)
+        self.groups = groups_for(truths)
+        if mask is not None:
+            self.groups = {name: group & mask for name, group in self.groups.items()}
+        self.accuracy = AlignmentAccuracy(classifier.heads)
+        self.count = 0
+
+    def add(self, head_logits):
+        """The classifier's {head: logits} of the next batch of images."""
+        head_logits = {name: np.asarray(logits) for name, logits in head_logits.items()}
+        rows = slice(self.count, self.count + len(next(iter(head_logits.values()))))
+        self.count = rows.stop
+        self.accuracy.update(head_logits, {k: v[rows] for k, v in self.targets.items()},
+                             {k: v[rows] for k, v in self.groups.items()})
+
+    def result(self):
+        return self.accuracy.result()
+
+
 def score_images(classifier, images, truths, batch_size=256):
     """Alignment of `images` (float, [-1, 1]) with `truths`, one {head: label} per image."""
     if len(images) != len(truths):
         raise ValueError(f"got {len(images)} images but {len(truths)} truths")
-    targets = classifier.encode(truths)
-    groups = groups_for(truths)
-    accuracy = AlignmentAccuracy(classifier.heads)
+    scored = BatchedAlignment(classifier, truths)
     for start in range(0, len(images), batch_size):
-        batch = slice(start, start + batch_size)
-        logits = classifier(images[batch], training=False)
-        accuracy.update({k: np.asarray(v) for k, v in logits.items()},
-                        {k: v[batch] for k, v in targets.items()},
-                        {k: v[batch] for k, v in groups.items()})
-    return accuracy.result()
+        scored.add(classifier(images[start:start + batch_size], training=False))
+    return scored.result()

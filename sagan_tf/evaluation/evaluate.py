@@ -155,24 +155,16 @@ class Collector:
     def __init__(self, judges, truths=None, mask=None):
         self.judges = judges
         self.score_logits, self.features = [], []
-        self.count = 0
         self.alignment = None
         if judges.classifier is not None and truths is not None:
-            self.targets = judges.classifier.encode(truths)
-            self.groups = alignment.groups_for(truths)
-            if mask is not None:
-                self.groups = {name: group & mask for name, group in self.groups.items()}
-            self.alignment = alignment.AlignmentAccuracy(judges.classifier.heads)
+            self.alignment = alignment.BatchedAlignment(judges.classifier, truths, mask)
 
     def add(self, images):
         score_logits, features, head_logits = self.judges(images)
-        rows = slice(self.count, self.count + len(images))
-        self.count += len(images)
         self.score_logits.append(score_logits)
         self.features.append(features)
         if self.alignment is not None:
-            self.alignment.update(head_logits, {k: v[rows] for k, v in self.targets.items()},
-                                  {k: v[rows] for k, v in self.groups.items()})
+            self.alignment.add(head_logits)
 
     def arrays(self):
         return np.concatenate(self.score_logits), np.concatenate(self.features)

@@ -121,10 +121,15 @@ def write_page(report, images, captions, path):
     return path
 
 
-def write(report, images, captions, json_path):
-    """Writes the report JSON and the PNG beside it; returns (json path, png path)."""
+def check_path(json_path):
+    """Raises ValueError unless `json_path` names a .json file (the PNG goes beside it)."""
     if not json_path.endswith(".json"):
         raise ValueError(f"the report path must end in .json, got {json_path!r}")
+
+
+def write(report, images, captions, json_path):
+    """Writes the report JSON and the PNG beside it; returns (json path, png path)."""
+    check_path(json_path)
     files.write_json(json_path, report)
     png_path = json_path[:-len(".json")] + ".png"
     write_page(report, images, captions, png_path)

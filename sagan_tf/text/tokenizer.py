@@ -21,6 +21,9 @@ from sagan_tf import files
 
 PAD = "<pad>"
 OOV = "[UNK]"
+# TextVectorization's ids of the two: the first two lines of vocab.txt.
+PAD_ID = 0
+OOV_ID = 1
 START = "<start>"
 END = "<end>"
 VOCAB_FILE = "vocab.txt"
@@ -29,6 +32,12 @@ PUNCTUATION_PATTERN = r"([^\pL\pN\s])"
 
 
 @keras.saving.register_keras_serializable(package="sagan_tf")
+def token_rules():
+    """The rules a client outside TensorFlow needs to tokenize as we do (beside vocab.txt)."""
+    return {"start_token": START, "end_token": END, "pad_id": PAD_ID, "oov_id": OOV_ID,
+            "punctuation_pattern": PUNCTUATION_PATTERN}
+
+
 def standardize_caption(text):
     """Lower-cases, splits punctuation off and adds sentence markers."""
     text = tf.strings.lower(text, encoding="utf-8")
@@ -101,9 +110,8 @@ class CaptionTokenizer:
     def save(self, directory):
         files.write_text(os.path.join(directory, VOCAB_FILE), "\n".join([PAD, OOV] + self.vocabulary) + "\n")
         files.write_json(os.path.join(directory, SETTINGS_FILE), {
-            "max_length": self.max_length, "fingerprint": self.fingerprint(),
-            "lowercase": True, "punctuation_pattern": PUNCTUATION_PATTERN,
-            "start_token": START, "end_token": END, "pad_id": 0, "oov_id": 1})
+            "max_length": self.max_length, "fingerprint": self.fingerprint(), "lowercase": True,
+            **token_rules()})
 
     @classmethod
     def load(cls, directory):

@@ -22,7 +22,7 @@ from sagan_tf.data import shapes_grammar as grammar
 from sagan_tf.digests import config_digest, dataset_digest, weights_digest
 from sagan_tf.models.caption_classifier import CaptionClassifier
 from sagan_tf.models.text_encoder import TextEncoder
-from sagan_tf.text.tokenizer import CaptionTokenizer, VocabularyMismatchError
+from sagan_tf.text.tokenizer import PAD_ID, CaptionTokenizer, VocabularyMismatchError
 from sagan_tf.training.callbacks import AtomicBackupAndRestore
 
 ENCODER_FILE = "encoder.keras"
@@ -131,7 +131,21 @@ def learning_rate_schedule(train_config):
 
 
 def train_encoder(workdir, config, dataset, verbose=1, extra_callbacks=()):
-    """Pre-trains the configured encoder; returns a dict of results."""
+    """Pre-trains the configured encoder; returns a dict of results.
+
+    With `encoder_train.cache_embeddings` (and images) it then caches the
+    sentence vectors of every split for the GAN stage.
+    """
+    result = _train_encoder(workdir, config, dataset, verbose, extra_callbacks)
+    if config.encoder_train.cache_embeddings and not config.data.captions_only:
+        encoder, tokenizer = load_frozen_encoder(workdir)
+        for split, examples in dataset.splits.items():
+            if examples:
+                cached_sentence_vectors(workdir, encoder, tokenizer, examples, split)
+    return result
+
+
+def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
     encoder_dir = workdir.encoder_dir
     data_id = dataset_digest(dataset)
     settings = config_digest(config.data, config.encoder, config.encoder_train, data_id)
@@ -302,6 +316,14 @@ def load_frozen_encoder(workdir):
 def _read_vectors(path):
     with np.load(path) as archive:
         return str(archive["key"]), archive["vectors"]
+
+
+def attention_over_words(encoder, tokenizer, caption):
+    """(tokens, weights [hops, tokens]): each hop's attention over the tokens of `caption`, padding left out."""
+    ids = tokenizer.ids([caption])
+    _, weights = encoder.encode_with_attention(ids)
+    length = int((ids[0] != PAD_ID).sum())
+    return tokenizer.decode(ids)[0].split()[:length], np.asarray(weights)[0, :, :length]
 
 
 def sentence_vectors(encoder, token_ids, batch_size=1024):
