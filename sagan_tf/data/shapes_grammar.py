@@ -1,7 +1,9 @@
 """The caption grammar of the built-in captioned-shapes data set.
 
 Every caption is made from a template and synonym choices and parses back
-to its attributes with `parse_caption`, so evaluation can trust the text.
+to its attributes with `parse_caption`; the tests parse every caption, so
+the attributes the data set records (and evaluation scores against) are
+what the text says.
 Which colour belongs to the object and which to the background is carried
 by syntax (the noun a colour sits next to), never by the colour words alone:
 some templates name the background first.

@@ -19,7 +19,8 @@ def image_tower(image_size, ndf, synchronized_batch_norm):
             4,
             strides=2,
             padding="same",
-            # DCGAN: no batch norm on the layer that sees raw pixels.
+            # DCGAN: no batch norm on the layer that sees raw pixels, so it
+            # keeps its bias; the others' bias would be cancelled by the norm.
             use_bias=block == 0,
             kernel_initializer=weight_initializer(),
             name=f"down{block}_conv",
