@@ -3,6 +3,7 @@ and a generator checkpoint. Used by `generate`, `evaluate` and `export`."""
 
 import os
 
+import keras
 import numpy as np
 
 from sagan_tf import files
@@ -47,6 +48,7 @@ class TextToImage:
 
     def text_to_image(self, token_ids, noise):
         """Images in [-1, 1] from token ids and noise, as tensors: the graph the exports serve."""
+        noise = keras.ops.convert_to_tensor(noise, "float32")  # Keras refuses a NumPy-and-tensor input list
         return self.generator([noise, self.encoder(token_ids, training=False)], training=False)
 
     def images(self, vectors, noise):
