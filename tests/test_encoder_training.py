@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 
@@ -29,6 +30,10 @@ def test_train_encoder_saves_encoder_vocab_and_cache(trained_workdir):
     assert os.listdir(os.path.join(trained_workdir, "logs", "encoder"))  # TensorBoard
     results = json.load(open(os.path.join(encoder_dir, "results.json")))
     assert results["epochs_run"] == 2 and 0 <= results["val_accuracy"] <= 1
+    # Early stopping keeps the best epoch: the reported accuracy is that epoch's.
+    with open(os.path.join(encoder_dir, "history.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert results["val_accuracy"] == pytest.approx(max(float(row["val_accuracy"]) for row in rows), abs=1e-6)
     # The learning-rate schedule ran and logged its rate.
     assert "learning_rate" in open(os.path.join(encoder_dir, "history.csv")).readline()
     assert results["colour_swap_pairs"] > 0 and 0 <= results["colour_swap_pair_accuracy"] <= 1
@@ -245,6 +250,14 @@ def test_auxiliary_attribute_heads_train_and_keep_the_interface(tmp_path):
     assert 0 <= results["val_accuracy"] <= 1 and results["colour_swap_pairs"] > 0
     encoder, _ = encoder_training.load_frozen_encoder(Workdir(workdir))
     assert encoder.output_dim == 16
+    # The trained classifier carries a head per auxiliary attribute: background, size, position.
+    import h5py
+    kernels = {}
+    with h5py.File(os.path.join(workdir, "encoder", "best_classifier.weights.h5")) as weights:
+        weights.visititems(lambda name, item: kernels.update({name: item.shape})
+                           if "auxiliary_logits" in name and name.endswith("vars/0") else None)
+    assert sorted(shape[-1] for shape in kernels.values()) == sorted(
+        len(values) for values in encoder_training.AUXILIARY_ATTRIBUTES.values())
 
 
 def test_auxiliary_labels_line_up_with_captions(tiny_shapes):
