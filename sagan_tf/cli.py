@@ -60,6 +60,12 @@ def build_parser():
     return parser
 
 
+def lost_a_worker(error):
+    """Whether `error` is how a multi-worker run fails when another worker dies."""
+    tf = sys.modules.get("tensorflow")  # imported by then, if the command trained
+    return tf is not None and isinstance(error, (tf.errors.UnavailableError, tf.errors.AbortedError))
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -77,6 +83,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if not lost_a_worker(error):
+            raise
+        first_line = (error.message.strip().splitlines() or [""])[0]
+        print(f"error: a worker of the cluster was lost ({first_line}); start every worker again: "
+              "they resume together from the chief's backup", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(result, default=str))
     return 0

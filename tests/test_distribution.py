@@ -4,11 +4,13 @@ import socket
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from sagan_tf.training import distribution
+from sagan_tf.training.callbacks import ExactBackupAndRestore
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_gan.py")
 REPO = os.path.dirname(os.path.dirname(WORKER_SCRIPT))
@@ -146,6 +148,18 @@ def test_train_gan_runs_on_two_workers_from_the_command_line(tmp_path):
     assert sorted(os.listdir(os.path.join(workdir, "gan", "backup", run))) == ["worker_0", "worker_1"]
     assert os.path.isfile(os.path.join(workdir, "gan", "checkpoints", "generator-latest.keras"))
 
+    # A worker lost mid-run leaves the survivors' backups some steps apart; resumed from
+    # their own, the workers would run different steps and never meet. Every worker
+    # resumes from the chief's backup.
+    lagging = os.path.join(workdir, "gan", "backup", run, "worker_1", ExactBackupAndRestore.WEIGHTS_FILE)
+    with h5py.File(lagging, "a") as weights:
+        weights.attrs[ExactBackupAndRestore.POSITION_ATTRIBUTE] = json.dumps({"epoch": 1, "steps_done": 1})
+    ports = free_ports(2)
+    wait_all([start(["-m", "sagan_tf", "train-gan", "--workdir", workdir, "--quiet", "--set", "train.epochs=3"],
+                    tf_config(ports, index)) for index in range(2)])
+    with open(os.path.join(workdir, "gan", "results.json")) as f:
+        assert json.load(f)["optimizer_steps"] == 3 * 3
+
 
 def test_host_fed_dataset_builds_one_plain_pipeline_per_replica():
     from sagan_tf.data import pipeline
@@ -169,3 +183,16 @@ def test_host_fed_dataset_builds_one_plain_pipeline_per_replica():
     multi_worker = object.__new__(tf.distribute.MultiWorkerMirroredStrategy)
     plain = distribution.host_fed_dataset(multi_worker, make_dataset, 4)
     assert isinstance(plain, tf.data.Dataset) and calls[-1] == (4, 0, 1)
+
+
+def test_a_lost_worker_is_one_error_line_that_says_how_to_resume(monkeypatch, tmp_path, capsys):
+    from sagan_tf import cli
+    from sagan_tf.training import gan_training
+
+    def lost(*args, **kwargs):
+        raise tf.errors.UnavailableError(None, None, "Socket closed\nmore detail")
+
+    monkeypatch.setattr(gan_training, "train_gan", lost)
+    assert cli.main(["train-gan", "--workdir", str(tmp_path / "w"), "--set", "data.num_images=20"]) == 2
+    assert capsys.readouterr().err == ("error: a worker of the cluster was lost (Socket closed); start every "
+                                       "worker again: they resume together from the chief's backup\n")

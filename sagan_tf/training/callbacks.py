@@ -136,8 +136,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     WEIGHTS_FILE = "latest.weights.h5"
     POSITION_ATTRIBUTE = "sagan_tf_training_position"
 
-    def __init__(self, backup_dir, save_freq="epoch"):
+    def __init__(self, backup_dir, save_freq="epoch", restore_dir=None):
+        """`restore_dir`: the backup to resume from, when not `backup_dir` (another worker's)."""
         super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+        self.restore_dir = restore_dir or backup_dir
 
     def position(self):
         """What the backup records besides the weights: the epoch to resume at."""
@@ -172,19 +174,23 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 f.attrs[self.POSITION_ATTRIBUTE] = json.dumps(self.position())
 
     def _load_model(self):
-        position = self.read_position(self.backup_dir)
-        if position is not None:
-            try:
-                with warnings.catch_warnings():
-                    # Keras only warns when it leaves a layer or an optimizer unloaded:
-                    # resuming without it would not be the run that was backed up.
-                    warnings.filterwarnings("error", "Skipping", UserWarning)
-                    super()._load_model()
-            except (ValueError, UserWarning) as error:  # Keras lists every object it could not load
-                reason = str(error).strip().splitlines()[0][:200]
-                raise ValueError(f"the backup in {self.backup_dir} does not fit the model ({reason}); "
-                                 f"delete {self.backup_dir} to train from the start") from None
-            self.model._initial_epoch = position["epoch"]
+        position = self.read_position(self.restore_dir)
+        if position is None:
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:  # its state is part of the backup
+            optimizer.build(self.model.trainable_variables)
+        try:
+            with warnings.catch_warnings():
+                # Keras only warns when it leaves a layer or an optimizer unloaded:
+                # resuming without it would not be the run that was backed up.
+                warnings.filterwarnings("error", "Skipping", UserWarning)
+                self.model.load_weights(os.path.join(self.restore_dir, self.WEIGHTS_FILE))
+        except (ValueError, UserWarning) as error:  # Keras lists every object it could not load
+            reason = str(error).strip().splitlines()[0][:200]
+            raise ValueError(f"the backup in {self.restore_dir} does not fit the model ({reason}); "
+                             f"delete {self.restore_dir} to train from the start") from None
+        self.model._initial_epoch = position["epoch"]
 
 
 class ExactBackupAndRestore(AtomicBackupAndRestore):
@@ -201,8 +207,8 @@ class ExactBackupAndRestore(AtomicBackupAndRestore):
     an epoch is done whose end (checkpoint, samples, log row) has not run.
     """
 
-    def __init__(self, backup_dir, save_freq, steps_done_offset=0):
-        super().__init__(backup_dir, save_freq=save_freq)
+    def __init__(self, backup_dir, save_freq, steps_done_offset=0, restore_dir=None):
+        super().__init__(backup_dir, save_freq=save_freq, restore_dir=restore_dir)
         self.steps_done_offset = steps_done_offset
         self._steps_done = steps_done_offset
 

@@ -59,6 +59,20 @@ def check_same_encoder(workdir, checkpoint):
         f"({record} says so); use it with the workdir it was trained in")
 
 
+def resume_from(backup_dir):
+    """The backup a worker resumes from: the chief's where it can see it, else its own.
+
+    Workers train in lockstep, so the chief's backup holds every worker's
+    weights; when a worker is lost mid-run the survivors' own backups may
+    be some steps apart, and workers resuming from different steps would
+    not meet in their collective ops. Only the first fit() of a run reads
+    it: later ones find each worker's own backup of the same epoch end.
+    """
+    chief = os.path.join(os.path.dirname(backup_dir), "worker_0")
+    has_backup = os.path.isfile(os.path.join(chief, gan_callbacks.ExactBackupAndRestore.WEIGHTS_FILE))
+    return chief if has_backup else backup_dir
+
+
 def claim_checkpoints(workdir, run, encoder_id):
     """Records that `run` writes gan/checkpoints/, refusing to replace another run's generator.
 
@@ -170,7 +184,8 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     run = run_digest(config, encoder_id, digests.dataset_digest(dataset), policy)
     backup_dir = os.path.join(workdir.gan_dir, "backup", run, f"worker_{distribution.worker_index()}")
     chief = distribution.worker_index() == 0
-    epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(backup_dir)
+    restore_dir = resume_from(backup_dir)
+    epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(restore_dir)
     finished_run = (workdir.read_trained_on() or {}).get("run") == run
     claim_checkpoints(workdir, run, encoder_id)
     side_effects = []
@@ -185,9 +200,9 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     side_effects += list(extra_callbacks)
     fit_ends, validation_starts = [], []
 
-    def fit(initial_epoch, epochs, steps_per_epoch, steps_done_offset=0):
+    def fit(initial_epoch, epochs, steps_per_epoch, steps_done_offset=0, restore_dir=None):
         backup = gan_callbacks.ExactBackupAndRestore(backup_dir, save_freq=config.train.backup_every_steps,
-                                                     steps_done_offset=steps_done_offset)
+                                                     steps_done_offset=steps_done_offset, restore_dir=restore_dir)
         clock = gan_callbacks.IteratorReleaseClock()
         history = gan.fit(train_data, initial_epoch=initial_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
                           callbacks=[gan_callbacks.StopOnNaN(), *side_effects, backup, clock],
@@ -215,8 +230,10 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     with gan_callbacks.GracefulTermination():
         if 0 < steps_done < steps and epoch < config.train.epochs:
             # Finish the interrupted epoch with just the steps it still owes.
-            history = fit(epoch, epoch + 1, steps - steps_done, steps_done_offset=steps_done).history
-        history = fit(0, config.train.epochs, steps).history or history
+            history = fit(epoch, epoch + 1, steps - steps_done, steps_done_offset=steps_done,
+                          restore_dir=restore_dir).history
+            restore_dir = None  # every worker has just backed up that epoch's end in its own folder
+        history = fit(0, config.train.epochs, steps, restore_dir=restore_dir).history or history
     result = {
         "epochs": config.train.epochs,
         "steps_per_epoch": steps,
