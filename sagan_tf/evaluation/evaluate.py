@@ -297,7 +297,6 @@ def evaluate(workdir, config, checkpoint=None, verbose=1, classifier_path=None):
         # The domain classifier is fitted on most real images, test ones included,
         # so its features of these are not those of unseen pictures.
         report["num_real_images_in_classifier_training"] = int(np.sum(~unseen))
-    if with_alignment:
         report["alignment"] = {
             "classifier": judges.classifier_path,
             "classifier_id": judges.classifier_id,

@@ -78,15 +78,17 @@ def claim_checkpoints(workdir, run, encoder_id):
 
     Raises ValueError when the run, new or resumed from its backup, would
     overwrite the generator of a run under other settings (or on another encoder).
+    Returns the run the record named before (None when there was none).
     """
-    trained_on = workdir.read_trained_on()
-    if os.path.isfile(workdir.latest_generator) and (trained_on or {}).get("run") != run:
+    previous_run = (workdir.read_trained_on() or {}).get("run")
+    if os.path.isfile(workdir.latest_generator) and previous_run != run:
         raise ValueError(
             f"{workdir.gan_dir} holds a generator from another run (other data, gan or train settings, "
             "another text encoder, or an earlier sagan_tf); this run would overwrite it. Train in a new "
             f"--workdir, or delete {workdir.gan_dir} first (a change of train.epochs alone continues a run)")
     if distribution.worker_index() == 0:
         files.write_json(workdir.trained_on_path, {"run": run, "encoder_id": encoder_id})
+    return previous_run
 
 
 def build_gan(config, condition_dim, strategy, num_classes=0):
@@ -186,8 +188,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     chief = distribution.worker_index() == 0
     restore_dir = resume_from(backup_dir)
     epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(restore_dir)
-    finished_run = (workdir.read_trained_on() or {}).get("run") == run
-    claim_checkpoints(workdir, run, encoder_id)
+    run_recorded = claim_checkpoints(workdir, run, encoder_id) == run
     side_effects = []
     if chief:
         side_effects += [
@@ -213,7 +214,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
         return history
 
     results_path = os.path.join(workdir.gan_dir, "results.json")
-    if finished_run and os.path.isfile(results_path):
+    if run_recorded and os.path.isfile(results_path):
         recorded = files.read_json(results_path, "GAN results file", required=("epochs",))
         backed_up = (epoch, steps_done) != (0, 0)
         if epoch >= config.train.epochs or (not backed_up and recorded["epochs"] >= config.train.epochs):
