@@ -69,6 +69,7 @@ def lost_a_worker(error):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    from sagan_tf import errors
     from sagan_tf.workdir import Workdir
 
     # ValueError: bad input (ConfigError, BadExampleError, VocabularyMismatchError
@@ -86,9 +87,8 @@ def main(argv=None):
     except Exception as error:
         if not lost_a_worker(error):
             raise
-        first_line = (error.message.strip().splitlines() or [""])[0]
-        print(f"error: a worker of the cluster was lost ({first_line}); start every worker again: "
-              "they resume together from the chief's backup", file=sys.stderr)
+        print(f"error: a worker of the cluster was lost ({errors.first_line(error)}); start every worker "
+              "again: they resume together from the chief's backup", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result, default=str))

@@ -28,7 +28,7 @@ from ai_edge_litert.interpreter import Interpreter
 # tf.lite raises this class but does not export its name.
 from tensorflow.lite.python.convert import ConverterError
 
-from sagan_tf import files
+from sagan_tf import errors, files
 from sagan_tf.inference import TextToImage
 from sagan_tf.text.tokenizer import END, OOV_ID, START, VOCAB_FILE, token_rules
 
@@ -92,7 +92,7 @@ def convert(saved_model_dir, signature_key, quantize, **converter_attributes):
         return converter.convert()
     except ConverterError as error:
         raise ValueError(f"the {signature_key!r} model does not convert to TFLite built-in ops "
-                         f"({quantize}): {str(error).strip().splitlines()[0]}") from None
+                         f"({quantize}): {errors.first_line(error, limit=None)}") from None
 
 
 def convert_models(saved_model_dir, out_dir, quantize, **converter_attributes):

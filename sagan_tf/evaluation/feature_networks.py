@@ -6,6 +6,8 @@ import warnings
 import keras
 import numpy as np
 
+from sagan_tf import errors
+
 INCEPTION_INPUT_SIZE = 299
 KERAS_IMAGENET_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 KERAS_IMAGENET_WEIGHTS_URL = (
@@ -49,10 +51,9 @@ class InceptionFeatures(keras.Model):
                     include_top=True, weights=weights_path, classes=num_classes
                 )
         except (OSError, ValueError) as error:
-            reason = str(error).strip().splitlines()[0][:200]
             raise ValueError(
                 f"cannot load {weights_path} as the weights of Inception-v3 with a {num_classes}-class "
-                f"top ({reason}); eval.inception_weights must name a Keras weights file of the whole "
+                f"top ({errors.first_line(error)}); eval.inception_weights must name a Keras weights file of the whole "
                 "network, top included, and eval.inception_classes its class count"
             ) from None
         pool_network = keras.Model(

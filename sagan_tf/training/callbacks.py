@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sagan_tf import files, pixels, visualize
+from sagan_tf import errors, files, pixels, visualize
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -187,9 +187,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 warnings.filterwarnings("error", "Skipping", UserWarning)
                 self.model.load_weights(os.path.join(self.restore_dir, self.WEIGHTS_FILE))
         except (ValueError, UserWarning) as error:  # Keras lists every object it could not load
-            reason = str(error).strip().splitlines()[0][:200]
-            raise ValueError(f"the backup in {self.restore_dir} does not fit the model ({reason}); "
-                             f"delete {self.restore_dir} to train from the start") from None
+            raise ValueError(f"the backup in {self.restore_dir} does not fit the model "
+                             f"({errors.first_line(error)}); delete {self.restore_dir} to train from the start") from None
         self.model._initial_epoch = position["epoch"]
 
 
