@@ -57,13 +57,17 @@ def read_metadata(workdir):
     return files.read_json(path, "encoder metadata file", required=("vocabulary_fingerprint",))
 
 
+def adapted_tokenizer(config, dataset):
+    """A tokenizer adapted to the training captions under the `data` settings (deterministic)."""
+    return CaptionTokenizer.adapt(dataset.captions("train"), config.data.max_length, config.data.min_word_count)
+
+
 def tokenizer_for(workdir, config, dataset, resume=True):
     """The workdir's tokenizer when resuming, else one adapted to the training captions."""
     encoder_dir = workdir.encoder_dir
     if resume and os.path.exists(os.path.join(encoder_dir, "vocab.txt")):
         return CaptionTokenizer.load(encoder_dir)
-    tokenizer = CaptionTokenizer.adapt(dataset.captions("train"), config.data.max_length,
-                                       config.data.min_word_count)
+    tokenizer = adapted_tokenizer(config, dataset)
     tokenizer.save(encoder_dir)
     return tokenizer
 

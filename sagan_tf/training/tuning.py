@@ -18,7 +18,6 @@ import keras_tuner as kt
 
 from sagan_tf.data import pipeline
 from sagan_tf.digests import config_digest, dataset_digest
-from sagan_tf.text.tokenizer import CaptionTokenizer
 from sagan_tf.training import encoder_training
 
 HOPS = (1, 2, 4, 8, 16, 30)
@@ -78,8 +77,7 @@ def search(workdir, config, dataset, max_trials, algorithm="random", epochs=None
         raise ValueError(f"epochs per trial must be at least 1, got {epochs}")
     epochs = epochs or config.encoder_train.epochs
     # Adapted afresh (deterministic from the data), never the workdir encoder's, which may be of other data.
-    tokenizer = CaptionTokenizer.adapt(dataset.captions("train"), config.data.max_length,
-                                       config.data.min_word_count)
+    tokenizer = encoder_training.adapted_tokenizer(config, dataset)
     auxiliary = encoder_training.uses_auxiliary_attributes(config, dataset)
     train = encoder_training.caption_arrays(tokenizer, dataset.splits["train"], auxiliary)
     validation = encoder_training.caption_arrays(tokenizer, dataset.splits["validation"], auxiliary)
