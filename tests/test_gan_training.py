@@ -196,6 +196,10 @@ class InterruptAt(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.current = epoch
 
+    def on_train_batch_end(self, batch, logs=None):
+        if self.moment == "step" and self.current == self.epoch and batch == 1:
+            raise KeyboardInterrupt
+
     def on_test_begin(self, logs=None):
         if self.moment == "validation" and self.current == self.epoch:
             raise KeyboardInterrupt
@@ -220,6 +224,30 @@ def test_a_run_interrupted_at_an_epochs_end_neither_repeats_nor_loses_it(encoder
     with open(os.path.join(workdir.gan_dir, "history.csv")) as f:
         epochs_logged = {int(line.split(",")[0]) for line in f.read().splitlines()[1:]}
     assert epochs_logged == {0, 1}
+
+
+def _generator_weights(workdir):
+    generator = keras.saving.load_model(workdir.latest_generator, compile=False)
+    return [np.asarray(w) for w in generator.get_weights()]
+
+
+@pytest.mark.parametrize("moment, epoch", [("step", 0), ("step", 1), ("epoch_end", 0)])
+def test_a_resumed_run_trains_on_the_data_an_uninterrupted_run_would(encoder_workdir, tmp_path, moment, epoch):
+    """The same images, crops, captions and noise after a resume: the same generator."""
+    generators = []
+    for name, interrupt in [("whole", False), ("resumed", True)]:
+        workdir = Workdir(_copy(encoder_workdir, tmp_path, name))
+        config = config_lib.load(workdir.config_path, ["train.backup_every_steps=1", "data.augment=true"])
+        dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+        if interrupt:
+            with pytest.raises(KeyboardInterrupt):
+                gan_training.train_gan(workdir, config, dataset, verbose=0,
+                                       extra_callbacks=[InterruptAt(moment, epoch)])
+        gan_training.train_gan(workdir, config, dataset, verbose=0)
+        generators.append(_generator_weights(workdir))
+    whole, resumed = generators
+    for a, b in zip(whole, resumed):
+        np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_sigterm_leaves_a_resumable_backup(encoder_workdir, tmp_path):

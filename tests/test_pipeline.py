@@ -49,6 +49,24 @@ def test_gan_pipeline_is_deterministic_for_a_seed(tiny_shapes):
     assert not np.array_equal(first, other)
 
 
+def test_a_started_stream_goes_on_where_a_whole_one_stands(tiny_shapes):
+    """`start` skips drawn examples: over epoch ends, with the same order, crops and captions."""
+    index, images, _ = _index_and_images(tiny_shapes)
+    ids = {"caption": np.arange(len(index.texts))[:, None]}
+    per_epoch = len(images) // 8
+
+    def batches(start, count):
+        ds = pipeline.gan_dataset(images, index, ids, 8, seed=4, augment=True, image_size=28, repeat=True,
+                                  start=start * 8)
+        return [{k: v.numpy() for k, v in b.items()} for b in ds.take(count)]
+
+    whole = batches(0, per_epoch + 3)
+    for start in (2, per_epoch - 1, per_epoch + 1):
+        for a, b in zip(whole[start:], batches(start, 2)):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
+
+
 def test_augment_crops_to_image_size(tiny_shapes):
     index, images, _ = _index_and_images(tiny_shapes)
     batch = next(iter(pipeline.gan_dataset(images, index, {"c": np.zeros((len(index.texts), 1))}, 4,

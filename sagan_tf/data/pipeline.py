@@ -96,7 +96,7 @@ def _pick_captions(starts, counts, groups):
 
 
 def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
-                augment=False, image_size=None, repeat=False, drop_remainder=True, shard=(0, 1)):
+                augment=False, image_size=None, repeat=False, drop_remainder=True, shard=(0, 1), start=0):
     """Batches of {image, <caption>, wrong_<caption>, label} for GAN-CLS training.
 
     images: uint8 [N, H, W, 3] (H may exceed `image_size`: random crops).
@@ -105,6 +105,9 @@ def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
     "label" is the matching caption's class (`index.labels`).
     shard: (index, count): only every count-th image from the index-th on,
       one replica's share; mismatched captions still come from all images.
+    start: examples of this (shard's) stream already drawn, where a resumed
+      run left off: the stream goes on from there with the order, crops and
+      captions it would have had.
     """
     image_size = image_size or images.shape[1]
     starts = tf.constant(index.offsets[:-1])
@@ -138,8 +141,8 @@ def gan_dataset(images, index, captions, batch_size, seed=0, shuffle=True,
         rows = rows.repeat()
     # A counter-based seed per element keeps the pipeline deterministic under
     # parallel map; shards number their elements apart.
-    stream = tf.data.Dataset.counter().map(
+    stream = tf.data.Dataset.counter(start).map(
         lambda i: tf.stack([tf.cast(seed, tf.int64), i * shard[1] + shard[0]]))
-    ds = tf.data.Dataset.zip((rows, stream))
+    ds = tf.data.Dataset.zip((rows.skip(start), stream))
     ds = ds.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return without_autotune_thread(ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE))

@@ -193,6 +193,20 @@ class TextToImageGAN(distribution.MultiWorkerFit, keras.Model):
             self.d_optimizer.build(self.discriminator.trainable_variables)
             self.g_optimizer.build(self.generator.trainable_variables)
 
+    # Saved with the weights (a backup, `save_weights`): without it a resumed
+    # run would draw the noise of the run's first steps again.
+    NOISE_STATE_KEY = "noise_seed_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[self.NOISE_STATE_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        names = list(store.keys())
+        if self.NOISE_STATE_KEY in names:  # absent from files saved before it was kept
+            self.seed_generator.state.assign(store[self.NOISE_STATE_KEY])
+        super().load_own_variables({name: store[name] for name in names if name != self.NOISE_STATE_KEY})
+
     def call(self, inputs, training=False):
         """`[noise, embeddings] -> images`, the generator alone."""
         return self.generator(inputs, training=training)

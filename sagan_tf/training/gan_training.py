@@ -162,14 +162,13 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     if len(images) < batch:
         raise ValueError(f"the train split has {len(images)} images, fewer than train.batch_size={batch}")
 
-    def fit_input(images, index, vectors, **options):
+    def fit_input(images, index, vectors, steps_drawn=0, **options):
         return distribution.host_fed_dataset(
             strategy, lambda batch_size, *shard: pipeline.gan_dataset(
-                images, index, {"embedding": vectors}, batch_size,
-                image_size=config.data.image_size, shard=shard, **options),
+                images, index, {"embedding": vectors}, batch_size, image_size=config.data.image_size,
+                shard=shard, start=steps_drawn * batch_size, **options),
             batch)
 
-    train_data = fit_input(images, index, vectors, seed=config.train.seed, augment=config.data.augment, repeat=True)
     steps = config.train.steps_per_epoch or len(images) // batch
     validation = {}
     if dataset.splits["validation"]:
@@ -179,15 +178,27 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
                 validation_data=fit_input(val_images, val_index, val_vectors, seed=1, shuffle=False),
                 validation_steps=min(10, len(val_images) // batch))
 
-    gan = build_gan(config, encoder.output_dim, strategy, class_count(config, dataset))
-    captions = sample_captions(dataset)
-    sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer.ids(captions))
     encoder_id = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
     run = run_digest(config, encoder_id, digests.dataset_digest(dataset), policy)
     backup_dir = os.path.join(workdir.gan_dir, "backup", run, f"worker_{distribution.worker_index()}")
     chief = distribution.worker_index() == 0
     restore_dir = resume_from(backup_dir)
     epoch, steps_done = gan_callbacks.ExactBackupAndRestore.resume_point(restore_dir)
+    unfinished_epoch = 0 < steps_done < steps and epoch < config.train.epochs
+
+    def train_input(steps_drawn):
+        return fit_input(images, index, vectors, steps_drawn=steps_drawn, seed=config.train.seed,
+                         augment=config.data.augment, repeat=True)
+
+    # Each fit() reads a new iterator, which starts where the run's data stream
+    # stands. Built before build_gan seeds TensorFlow, whose global seed tf.data
+    # mixes into the shuffle's: every fit() of a run, resumed or not, reads one order.
+    train_data = train_input(epoch * steps + steps_done)
+    rest_of_run_data = train_input((epoch + 1) * steps) if unfinished_epoch else train_data
+
+    gan = build_gan(config, encoder.output_dim, strategy, class_count(config, dataset))
+    captions = sample_captions(dataset)
+    sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer.ids(captions))
     run_recorded = claim_checkpoints(workdir, run, encoder_id) == run
     side_effects = []
     if chief:
@@ -201,7 +212,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     side_effects += list(extra_callbacks)
     fit_ends, validation_starts = [], []
 
-    def fit(initial_epoch, epochs, steps_per_epoch, steps_done_offset=0, restore_dir=None):
+    def fit(train_data, initial_epoch, epochs, steps_per_epoch, steps_done_offset=0, restore_dir=None):
         backup = gan_callbacks.ExactBackupAndRestore(backup_dir, save_freq=config.train.backup_every_steps,
                                                      steps_done_offset=steps_done_offset, restore_dir=restore_dir)
         clock = gan_callbacks.IteratorReleaseClock()
@@ -229,12 +240,13 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
                 f"train.epochs={config.train.epochs}. Train in a new --workdir")
     history = {}
     with gan_callbacks.GracefulTermination():
-        if 0 < steps_done < steps and epoch < config.train.epochs:
+        if unfinished_epoch:
             # Finish the interrupted epoch with just the steps it still owes.
-            history = fit(epoch, epoch + 1, steps - steps_done, steps_done_offset=steps_done,
+            history = fit(train_data, epoch, epoch + 1, steps - steps_done, steps_done_offset=steps_done,
                           restore_dir=restore_dir).history
             restore_dir = None  # every worker has just backed up that epoch's end in its own folder
-        history = fit(0, config.train.epochs, steps, restore_dir=restore_dir).history or history
+            epoch += 1
+        history = fit(rest_of_run_data, epoch, config.train.epochs, steps, restore_dir=restore_dir).history or history
     result = {
         "epochs": config.train.epochs,
         "steps_per_epoch": steps,
