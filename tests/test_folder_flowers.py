@@ -195,6 +195,14 @@ def test_folder_images_are_decoded_again_when_replaced_and_strict_stops_at_a_bad
     dataset = registry.load_dataset(data, cache)
     images, kept = prepare.split_images(dataset, "train", 16, cache)
     assert len(kept) == train_size - 1 and dataset.skipped == {image_io.NOT_AN_IMAGE: 1}
+    # Read from the cache, the bad photo is skipped (and stops a strict run) as on the first read.
+    dataset = registry.load_dataset(data, cache)
+    images, kept = prepare.split_images(dataset, "train", 16, cache)
+    assert len(kept) == train_size - 1 and dataset.skipped == {image_io.NOT_AN_IMAGE: 1}
+    assert dataset.skipped_names[image_io.NOT_AN_IMAGE] == [first.name]
+    with pytest.raises(BadExampleError, match=f"{first.name}: not a decodable image"):
+        prepare.split_images(registry.load_dataset(dataclasses.replace(data, strict=True), cache),
+                             "train", 16, cache)
 
     _write_image(bad, colour=(0, 250, 0))  # the photo replaced under the same name
     dataset = registry.load_dataset(data, cache)
@@ -211,8 +219,29 @@ def test_folder_images_are_decoded_again_when_replaced_and_strict_stops_at_a_bad
 def test_an_empty_split_is_named_as_empty_not_as_captions_only(folder_root, tmp_path):
     dataset = folder.load_folder(folder_root)
     dataset.splits["test"] = []
-    with pytest.raises(ValueError, match="test split of folder has no images .the split is empty"):
+    with pytest.raises(ValueError, match="test split of folder is empty: too few examples"):
         prepare.split_images(dataset, "test", 16, str(tmp_path))
+
+
+def test_a_split_none_of_whose_images_decode_is_an_error(folder_root, tmp_path):
+    for path in (folder_root / "images").iterdir():
+        path.write_bytes(b"not a picture")
+    dataset = folder.load_folder(folder_root)
+    with pytest.raises(ValueError, match="none of the 8 images of the train split of folder could be read "
+                                         r"\(not a decodable image"):
+        prepare.split_images(dataset, "train", 16, str(tmp_path))
+
+
+def test_a_box_changed_in_the_metadata_is_cropped_again(folder_root, tmp_path):
+    dataset = folder.load_folder(folder_root)
+    _write_image(folder_root / "images" / "a0.jpg", colour=(250, 0, 0))
+    example = next(e for e in dataset.splits["train"] + dataset.splits["test"] + dataset.splits["validation"]
+                   if e.name == "a0")
+    split = next(name for name, items in dataset.splits.items() if example in items)
+    prepare.split_images(dataset, split, 16, str(tmp_path))
+    example.bbox = (0, 0, 4, 4)
+    prepare.split_images(dataset, split, 16, str(tmp_path))
+    assert len(list(tmp_path.glob(f"folder-{split}-16-*.npz"))) == 2
 
 
 def test_folder_bad_input(folder_root, tmp_path):

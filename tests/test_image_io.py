@@ -76,6 +76,20 @@ def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
     assert decoded[:, 0].max() <= 2 and decoded[:, -1].min() >= 253
 
 
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
+    # Stored 4 wide x 2 high, left half red; orientation 6 = shown turned 90 degrees clockwise.
+    stored = np.zeros((2, 4, 3), np.uint8)
+    stored[:, :2, 0] = 255
+    stored[:, 2:, 2] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    upright = image_io.load_image(path, size=4)
+    # Turned clockwise, the red left half is the top: the first row is red, the last blue.
+    assert upright[0].mean(0)[0] > 200 and upright[-1].mean(0)[2] > 200
+
+
 def test_an_image_past_pillows_bomb_limit_is_a_bad_example(tmp_path, monkeypatch):
     Image.new("1", (200, 100)).save(tmp_path / "huge.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 20,000 pixels is then past twice the limit

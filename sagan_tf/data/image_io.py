@@ -11,9 +11,13 @@ import concurrent.futures
 import os
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sagan_tf.data.records import BadExampleError
+
+# Part of the decoded-image caches' key: raise it when decoding changes what
+# an image file gives, so that no cache made before is reused.
+DECODER_VERSION = 2  # 2: photos turned upright by their EXIF orientation
 
 IMAGE_NOT_FOUND = "image file not found"
 NOT_AN_IMAGE = "not a decodable image (corrupt or unknown format)"
@@ -63,7 +67,8 @@ def _decode(path):
         with Image.open(path) as image:
             # PIL decodes lazily; load() now so truncation is found here.
             image.load()
-            return _to_rgb(image)
+            # Phones store photos sideways with an orientation tag; show them as viewers do.
+            return _to_rgb(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise BadImageError(path, IMAGE_NOT_FOUND) from None
     except UnidentifiedImageError:

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from sagan_tf import files
+from sagan_tf.data import image_io
 
 LOAD_SCALE = 76 / 64
 
@@ -26,6 +27,8 @@ def split_images(dataset, split, size, cache_dir, workers=None):
     `dataset.skipped` (or raise, when the data set was read in strict mode).
     """
     examples = dataset.splits[split]
+    if not examples:
+        raise ValueError(f"the {split} split of {dataset.name} is empty: too few examples, or all of them skipped")
     if dataset.images is not None:
         images = dataset.images[[e.image_index for e in examples]]
         if images.shape[1] != size:
@@ -34,22 +37,30 @@ def split_images(dataset, split, size, cache_dir, workers=None):
         return images, examples
     with_images = [e for e in examples if e.image_path]
     if not with_images:
-        reason = ("captions-only data can train the text encoder, not the GAN" if examples
-                  else "the split is empty: too few examples, or all of them skipped")
-        raise ValueError(f"the {split} split of {dataset.name} has no images ({reason})")
-    # File sizes and times too, so that a photo replaced under the same name is decoded again.
-    key = hashlib.sha1("\n".join(f"{e.name} {e.image_path} {_file_stamp(e.image_path)}"
-                                 for e in with_images).encode()).hexdigest()[:12]
+        raise ValueError(f"the {split} split of {dataset.name} has no images "
+                         "(captions-only data can train the text encoder, not the GAN)")
+    # File sizes and times too, so that a photo replaced under the same name is
+    # decoded again; the box, since the crop follows it; the decoder's version.
+    key = hashlib.sha1("\n".join([f"decoder {image_io.DECODER_VERSION}"] + [
+        f"{e.name} {e.image_path} {_file_stamp(e.image_path)} {e.bbox}" for e in with_images
+    ]).encode()).hexdigest()[:12]
     path = os.path.join(cache_dir, f"{dataset.name}-{split}-{size}-{key}.npz")
     cached = files.read_cache(path, _read_images)
     if cached is not None:
-        images, rows = cached
+        images, rows, skipped = cached
+        # The examples that did not decode are skipped on every run, as on the first.
+        for name, reason in skipped:
+            dataset.skip(name, reason)
         return images, [with_images[i] for i in rows]
-    images, kept = decode_images(dataset, with_images, size, workers)
+    images, kept, skipped = decode_images(dataset, with_images, size, workers)
+    if not kept:
+        raise ValueError(f"none of the {len(with_images)} images of the {split} split of {dataset.name} "
+                         f"could be read ({', '.join(sorted({reason for _, reason in skipped}))})")
     position = {e.name: row for row, e in enumerate(with_images)}
     rows = [position[e.name] for e in kept]
     with files.written_atomically(path) as scratch:
-        np.savez(scratch, images=images, rows=np.asarray(rows, np.int64))
+        np.savez(scratch, images=images, rows=np.asarray(rows, np.int64),
+                 skipped=np.asarray(skipped, dtype=str).reshape(-1, 2))
     return images, kept
 
 
@@ -63,16 +74,18 @@ def _file_stamp(path):
 
 def _read_images(path):
     with np.load(path) as archive:
-        return archive["images"], archive["rows"]
+        return archive["images"], archive["rows"], [tuple(pair) for pair in archive["skipped"]]
 
 
 def decode_images(dataset, examples, size, workers=None):
-    """Decodes the images of `examples` in parallel; returns (images, kept examples)."""
-    from sagan_tf.data import image_io
+    """Decodes the images of `examples` in parallel.
 
+    Returns (images, kept examples, [(name, reason)] of those skipped).
+    """
     with_images = [e for e in examples if e.image_path]
     images, ok, failures = image_io.load_images(
         [(e.image_path, e.bbox) for e in with_images], size, workers=workers)
-    for row, reason in failures:
-        dataset.skip(with_images[row].name, reason)
-    return images, [with_images[i] for i in ok]
+    skipped = [(with_images[row].name, reason) for row, reason in failures]
+    for name, reason in skipped:
+        dataset.skip(name, reason)
+    return images, [with_images[i] for i in ok], skipped

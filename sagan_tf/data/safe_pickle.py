@@ -15,7 +15,11 @@ _CORRUPT_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, IndexErr
                           TypeError)
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnreadablePickleError(pickle.UnpicklingError, ValueError):
+    """A pickle that cannot be read: a ValueError too, like all bad input here."""
+
+
+class UnsafePickleError(UnreadablePickleError):
     """A pickle that needs more than plain containers and scalars."""
 
 
@@ -66,6 +70,6 @@ def load(path):
         except UnsafePickleError as error:
             raise UnsafePickleError(f"{path}: {error}") from None
         except _CORRUPT_PICKLE_ERRORS as error:
-            raise pickle.UnpicklingError(f"{path}: not a readable pickle ({error})") from None
+            raise UnreadablePickleError(f"{path}: not a readable pickle ({error})") from None
     _check_types(value, path)
     return value

@@ -121,7 +121,7 @@ class _RealCaptions(tfds.core.GeneratorBasedBuilder):
             rows = examples
             images = [None] * len(rows)
         else:
-            images, rows = prepare.decode_images(dataset, examples, self.builder_config.image_size)
+            images, rows, _ = prepare.decode_images(dataset, examples, self.builder_config.image_size)
         for example, image in zip(rows, images):
             record = {"name": example.name, "captions": example.captions, "label": example.label}
             if image is not None:
