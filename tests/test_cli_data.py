@@ -142,3 +142,44 @@ def test_the_cli_turns_onednn_on_unless_told_otherwise(preset, expected):
            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_a_damaged_split_pickle_is_one_error_line_and_leaves_the_config(tmp_path, capsys):
+    workdir = str(tmp_path / "w")
+    assert run(capsys, "data", "build", "--workdir", workdir, *TINY)[0] == 0
+    saved = open(os.path.join(workdir, "config.yaml")).read()
+    root = tmp_path / "cub"
+    shutil.copytree(FIXTURE, root)
+    (root / "splits" / "train" / "filenames.pickle").write_bytes(b"garbage")
+    status, _, err = run(capsys, "data", "build", "--workdir", workdir, "--set", "data.name=cub",
+                         "--set", f"data.root={root}", "--set", "data.split=class", "--set", "data.captions_only=true")
+    assert status == 2 and err.startswith("error: ") and "filenames.pickle: not a readable pickle" in err
+    assert "Traceback" not in err
+    assert open(os.path.join(workdir, "config.yaml")).read() == saved
+
+
+def test_build_counts_the_images_that_decode_on_every_run(tmp_path, capsys):
+    root = tmp_path / "cub"
+    shutil.copytree(FIXTURE, root)
+    photo = sorted((root / "images_by_class").rglob("*.jpg"))[0]
+    photo.write_bytes(photo.read_bytes()[:300])  # truncated
+    args = ["data", "build", "--workdir", str(tmp_path / "w"), "--set", "data.name=cub",
+            "--set", f"data.root={root}", "--set", "data.split=image", "--set", "data.image_size=16", "--json"]
+    for _ in range(2):  # decoded, then read from the cache
+        status, out, _ = run(capsys, *args)
+        assert status == 0
+        result = last_json(out)
+        assert sum(result["images"].values()) == sum(result["with_images"].values()) - 1 == 9
+        assert result["skipped"] == {"truncated image file": 1}
+    status, _, err = run(capsys, *args, "--strict")
+    assert status == 2 and "truncated image file" in err
+
+
+def test_an_empty_data_set_is_refused(tmp_path, capsys):
+    root = tmp_path / "empty"
+    (root / "images").mkdir(parents=True)
+    (root / "captions").mkdir()
+    status, _, err = run(capsys, "data", "build", "--workdir", str(tmp_path / "w"), "--set", "data.name=folder",
+                         "--set", f"data.root={root}")
+    assert status == 2 and "the train split of folder is empty" in err
+    assert not (tmp_path / "w" / "config.yaml").exists()

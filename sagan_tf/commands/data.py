@@ -21,14 +21,21 @@ def _report_skipped(dataset):
 @flags(_strict_flag)
 def build(args):
     workdir, config, dataset = setup_with_dataset(args, record=True)
+    if not dataset.splits["train"]:
+        raise ValueError(f"the train split of {dataset.name} is empty: nothing to train on "
+                         f"(skipped: {dict(dataset.skipped) or 'nothing'})")
+    decoded = {}
     if not config.data.captions_only:
         size = prepare.load_size(config.data.image_size, config.data.augment)
         for split in dataset.splits:
             if dataset.splits[split]:
-                prepare.split_images(dataset, split, size, workdir.data_cache_dir(config))
+                decoded[split] = len(prepare.split_images(dataset, split, size, workdir.data_cache_dir(config))[1])
     stats = dataset.stats()
+    if decoded:
+        stats["images"] = decoded  # those that decoded, fewer than the examples when some did not
     for split, count in stats["examples"].items():
-        print(f"{split:>10}: {count} images, {stats['captions'][split]} captions")
+        images = f", {decoded.get(split, 0)} images" if decoded else ""
+        print(f"{split:>10}: {count} examples{images}, {stats['captions'][split]} captions")
     _report_skipped(dataset)
     return stats
 
