@@ -276,21 +276,48 @@ def _build(cls, values, prefix, source):
     return cls(**kwargs)
 
 
-def _validate(config, source):
+def _validate(config, source, overridden=None):
+    """Checks values; a bad one set by an override (`overridden`: key -> override) names the override."""
+    overridden = overridden or {}
     for field in dataclasses.fields(config):
         section = getattr(config, field.name)
 
         def check(ok, key, message, _section=field.name):
             if not ok:
-                raise ConfigError(f"{source}: {_section}.{key} {message}")
+                full = f"{_section}.{key}"
+                where = f"--set {overridden[full]}" if full in overridden else source
+                raise ConfigError(f"{where}: {full} {message}")
 
         section.validate(check)
 
 
-# Paths that a --set gives relative to the current directory.
-COMMAND_LINE_PATHS = ("data.root", "data.cache_dir", "eval.inception_weights")
-# Paths that a config file gives relative to its own folder, so configs travel.
-FILE_RELATIVE_PATHS = ("data.root", "eval.inception_weights")
+# Paths: a --set gives them relative to the current directory, a config file
+# relative to its own folder (so configs travel); `~` is the home folder.
+PATHS = ("data.root", "data.cache_dir", "eval.inception_weights")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Refuses a key given twice in one mapping, which PyYAML would let the last win silently."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _field_type(parts):
+    """The annotation of the config field at `parts` (e.g. ["data", "root"]), or None."""
+    node = Config
+    for part in parts:
+        if not dataclasses.is_dataclass(node):
+            return None
+        node = typing.get_type_hints(node).get(part)
+    return node
 
 
 def _yaml_problem(error):
@@ -316,9 +343,11 @@ def _apply_override(tree, override, source):
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: the value is not valid YAML: {_yaml_problem(error)}; "
                           "quote it if it is text") from None
-    if key.strip() in COMMAND_LINE_PATHS and isinstance(value, str) and value:
+    if _field_type(parts) is str and not isinstance(value, str):
+        value = raw.strip()  # text as typed: a folder named 2024 or yes is not a number or a bool
+    if key.strip() in PATHS and isinstance(value, str) and value:
         # Typed in a shell: relative to where it was typed, and recorded so in the workdir's config.
-        value = os.path.abspath(value)
+        value = os.path.abspath(os.path.expanduser(value))
     node[parts[-1]] = value
 
 
@@ -326,10 +355,16 @@ def from_dict(values, overrides=(), source="<config>"):
     """Builds and validates a Config from a nested dict plus `--set` overrides."""
     tree = dict(values or {})
     tree = {k: dict(v) if isinstance(v, dict) else v for k, v in tree.items()}
+    _build(Config, tree, "", source)  # the file's own keys and types: errors name the file
+    overridden = {}
     for override in overrides:
-        _apply_override(tree, override, f"{source} --set {override}")
+        # An override's errors name the override, not the file it is applied to.
+        where = f"--set {override}"
+        _apply_override(tree, override, where)
+        _build(Config, tree, "", where)
+        overridden[override.split("=", 1)[0].strip()] = override
     config = _build(Config, tree, "", source)
-    _validate(config, source)
+    _validate(config, source, overridden)
     return config
 
 
@@ -359,19 +394,21 @@ def _read_tree(path, chain=()):
         raise ConfigError(f"{path}: base configs loop: {' -> '.join([*chain, path])}")
     with open(path, encoding="utf-8") as f:
         try:
-            values = yaml.safe_load(f)
+            values = yaml.load(f, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: the config must be a mapping")
     values = dict(values)
-    for key in FILE_RELATIVE_PATHS:
+    for key in PATHS:
         section, name = key.split(".")
         node = values.get(section)
         if isinstance(node, dict) and isinstance(node.get(name), str) and node[name]:
-            values[section] = {**node, name: _beside(path, node[name])}
+            values[section] = {**node, name: _beside(path, os.path.expanduser(node[name]))}
     base = values.pop("base", None)
     if base is None:
         return values

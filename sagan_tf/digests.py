@@ -8,6 +8,7 @@ with, or overwritten by, one trained under other settings.
 import dataclasses
 import hashlib
 import json
+import os
 
 import keras
 
@@ -20,15 +21,27 @@ def config_digest(*sections, ignore=()):
 
 
 def dataset_digest(dataset):
-    """Identifies a data set's examples: names, labels, captions and image files, and its classes.
+    """Identifies a data set's examples: names, labels, captions, image files and their sizes, and its classes.
 
     The config names where the data lives, not what is there: images or
-    captions added to a folder change this digest, not the config's.
+    captions added to a folder, or a photo replaced under the same name,
+    change this digest, not the config's. (Sizes, not modification times,
+    which restoring or checking out the same files changes.)
     """
-    examples = {split: [[e.name, e.label, e.captions, e.image_path] for e in items]
+    examples = {split: [[e.name, e.label, e.captions, e.image_path] + _file_size(e.image_path) for e in items]
                 for split, items in sorted(dataset.splits.items())}
     text = json.dumps([dataset.name, dataset.class_names, examples], sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def _file_size(path):
+    """[size in bytes] of an image file, [] for none (in-memory images keep their earlier digests)."""
+    if not path:
+        return []
+    try:
+        return [os.path.getsize(path)]
+    except OSError:
+        return ["missing"]
 
 
 def weights_digest(model):

@@ -167,3 +167,38 @@ def test_bad_base_configs_are_refused(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         config_lib.load(write(tmp_path, "base: list.yaml\n"))
+
+
+def test_an_overrides_errors_name_the_override_not_the_file(tmp_path):
+    path = write(tmp_path, "train:\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match=r"^--set data\.nmae=x: unknown key 'data\.nmae'"):
+        config_lib.load(path, ["data.nmae=x"])
+    with pytest.raises(ConfigError, match=r"^--set train\.epochs=many: train\.epochs must be of type int"):
+        config_lib.load(path, ["train.epochs=many"])
+    with pytest.raises(ConfigError, match=r"^--set encoder\.hops=0: encoder\.hops must be >= 1"):
+        config_lib.load(path, ["encoder.hops=0"])
+    # The file's own mistakes still name the file, overrides or not.
+    bad = write(tmp_path, "encoder:\n  hops: 0\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: encoder\.hops must be >= 1"):
+        config_lib.load(bad, ["train.epochs=2"])
+
+
+def test_text_fields_keep_the_text_typed_and_paths_expand_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = config_lib.load(None, ["data.root=2024", "export.model_name=yes"])
+    assert config.data.root == str(tmp_path / "2024") and config.export.model_name == "yes"
+    assert config_lib.load(None, ["data.root=~/birds"]).data.root == str(tmp_path / "home" / "birds")
+    path = write(tmp_path, "data:\n  root: ~/photos\n  cache_dir: cache\n")
+    config = config_lib.load(path)
+    # A cache folder named in a config file is beside the file, like the data root.
+    assert (config.data.root, config.data.cache_dir) == (str(tmp_path / "home" / "photos"), str(tmp_path / "cache"))
+
+
+def test_a_key_given_twice_and_a_file_not_in_utf8_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"c\.yaml: not valid YAML: 'data' is given twice \(line 3"):
+        config_lib.load(write(tmp_path, "data:\n  name: cub\ndata:\n  name: shapes\n"))
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("data:\n  root: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.yaml: not UTF-8 text"):
+        config_lib.load(str(path))

@@ -12,6 +12,7 @@ from PIL import Image
 from sagan_tf import config as config_lib
 from sagan_tf.data import flowers, folder, image_io, prepare, reader_utils, registry
 from sagan_tf.data.records import BadExampleError
+from sagan_tf.digests import dataset_digest
 
 NUM_CLASSES = 6
 IMAGES_PER_CLASS = 4
@@ -190,9 +191,11 @@ def test_folder_images_are_decoded_again_when_replaced_and_strict_stops_at_a_bad
     cache = str(tmp_path / "cache")
     first = registry.load_dataset(data, cache).splits["train"][0]
     train_size = len(registry.load_dataset(data, cache).splits["train"])
+    digest = dataset_digest(registry.load_dataset(data, cache))
     bad = folder_root / "images" / os.path.basename(first.image_path)
     bad.write_bytes(b"not a picture")
     dataset = registry.load_dataset(data, cache)
+    assert dataset_digest(dataset) != digest  # other data: not the run a trained model records
     images, kept = prepare.split_images(dataset, "train", 16, cache)
     assert len(kept) == train_size - 1 and dataset.skipped == {image_io.NOT_AN_IMAGE: 1}
     # Read from the cache, the bad photo is skipped (and stops a strict run) as on the first read.
@@ -275,3 +278,10 @@ def test_folder_data_split_by_image_whichever_of_its_splits_is_named(folder_root
         None, ["data.name=folder", f"data.root={folder_root}", f"data.split={split}"]).data, str(tmp_path)).splits
         for split in ("class", "image")}
     assert by_split["class"] == by_split["image"] == folder.load_folder(folder_root).splits
+
+
+def test_a_caption_line_is_broken_only_at_line_ends(folder_root):
+    (folder_root / "captions" / "a0.txt").write_text("a red\u2028bird\x0cflying\r\nsecond line\rthird\n",
+                                                     newline="")
+    by_name = {e.name: e for e in _all_examples(folder.load_folder(folder_root))}
+    assert by_name["a0"].captions == ["a red\u2028bird\x0cflying", "second line", "third"]

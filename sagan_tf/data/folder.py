@@ -38,7 +38,7 @@ def _read_classes(path, names):
     try:
         # utf-8-sig: editors on Windows start the file with a byte-order mark.
         with open(path, encoding="utf-8-sig") as file:
-            lines = file.read().splitlines()
+            lines = reader_utils.text_lines(file.read())
     except UnicodeDecodeError as error:
         raise ValueError(f"{path} is not UTF-8 text: {error}") from None
     classes = {}

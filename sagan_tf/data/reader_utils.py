@@ -8,6 +8,7 @@ same way on every machine.
 import math
 import os
 import random
+import re
 
 from sagan_tf.data import safe_pickle
 from sagan_tf.data.records import BadExampleError, Example
@@ -32,6 +33,15 @@ def require_file(path, what):
         raise FileNotFoundError(f"{what} not found: expected a file at {path}")
 
 
+def text_lines(text):
+    """The lines of a text file, whichever of the three line ends it uses.
+
+    Not `str.splitlines()`, which also breaks at characters that may sit
+    inside a caption (U+2028, U+0085, form feed, ...).
+    """
+    return re.split(r"\r\n|\r|\n", text)
+
+
 def read_captions(path):
     """Returns the stripped, non-blank lines of a caption file.
 
@@ -46,7 +56,7 @@ def read_captions(path):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadExampleError(CAPTIONS_NOT_UTF8) from None
-    captions = [line.strip() for line in text.splitlines() if line.strip()]
+    captions = [line.strip() for line in text_lines(text) if line.strip()]
     if not captions:
         raise BadExampleError(EMPTY_CAPTIONS)
     return captions
