@@ -28,7 +28,7 @@ class TextToImage:
             raise FileNotFoundError(
                 f"no generator checkpoint at {path}; train one with "
                 f"`sagan-tf train-gan --workdir {workdir.path}` or name one with --checkpoint")
-        gan_training.check_same_encoder(workdir, path)
+        gan_training.check_trained_with(workdir, config, path)
         generator = files.load_keras_file(path, "generator", Generator)
         if int(generator.inputs[1].shape[-1]) != encoder.output_dim:
             raise ValueError(f"the generator in {path} takes {generator.inputs[1].shape[-1]}-d sentence vectors "

@@ -14,6 +14,7 @@ interpreter. The noise of caption i is row i of
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -32,6 +33,15 @@ class ExportFolderError(ValueError):
     """The folder is not a whole, readable TFLite export."""
 
 
+def check_file(path, card_sha256):
+    """A file the model card does not describe (from another export) would run and draw the wrong picture."""
+    with open(path, "rb") as f:
+        found = hashlib.sha256(f.read()).hexdigest()
+    if card_sha256 is not None and found != card_sha256:
+        raise ExportFolderError(f"{path} is not the file {MODEL_CARD_FILE} describes (another export's, "
+                                "or changed since): copy the whole folder of one export")
+
+
 class CaptionTokenizer:
     """The model card's tokenizer: caption -> `max_length` token ids."""
 
@@ -44,6 +54,7 @@ class CaptionTokenizer:
     def from_folder(cls, folder, card):
         settings = card["tokenizer"]
         path = os.path.join(folder, settings["vocabulary_file"])
+        check_file(path, settings.get("vocabulary_sha256"))  # absent from cards written before it was recorded
         with open(path, encoding="utf-8") as f:
             vocabulary = f.read().split("\n")[:-1]
         # An id past the model's embedding table would fail inside the interpreter.
@@ -91,6 +102,7 @@ def generate(folder, captions, seed=0, num_threads=2):
     card = load_card(folder)
     tokenizer = CaptionTokenizer.from_folder(folder, card)
     model = card["models"][MODEL_FILE]
+    check_file(os.path.join(folder, MODEL_FILE), model.get("sha256"))
     runner = Interpreter(model_path=os.path.join(folder, MODEL_FILE),
                          num_threads=num_threads).get_signature_runner(model["signature"])
     batch = card["batch_size"]
@@ -121,6 +133,8 @@ def main(argv=None):
         parser.error(f"--seed must be at least 0, got {args.seed}")
     if not args.out.lower().endswith(".png") or os.path.isdir(args.out):
         parser.error(f"--out must name a .png file, got {args.out!r}")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        parser.error(f"--out: the folder of {args.out!r} does not exist")
     try:
         if args.tokens:
             tokenizer = CaptionTokenizer.from_folder(args.folder, load_card(args.folder))

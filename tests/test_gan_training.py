@@ -392,6 +392,15 @@ def test_a_generator_is_not_used_with_an_encoder_it_was_not_trained_on(trained_w
     assert status == 0  # the other workdir's generator was trained on this (copied) encoder
 
 
+def test_a_generator_gets_the_noise_it_was_trained_on(trained_workdir, tmp_path, capsys):
+    assert json.load(open(os.path.join(trained_workdir, "gan", "trained_on.json")))["noise"] == "normal"
+    for command in (["generate", "a caption"], ["export", "--format", "tflite"],
+                    ["export", "--format", "savedmodel", "--out", str(tmp_path / "served")]):
+        status, _, err = run(capsys, *command, "--workdir", trained_workdir, "--set", "gan.noise=uniform")
+        assert status == 2 and "was trained on gan.noise=normal; gan.noise=uniform would feed it" in err, command
+    assert not (tmp_path / "served").exists()
+
+
 def test_the_training_seed_fixes_the_initial_networks():
     def initial_weights(seed):
         config = config_lib.load(None, [*TINY_GAN, "data.image_size=16", f"train.seed={seed}"])

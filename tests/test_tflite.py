@@ -78,6 +78,7 @@ def test_default_folder_files_and_model_card(tiny_workdir, exports):
         assert card["tokenizer"]["max_length"] == MAX_LENGTH
         for name, described in card["models"].items():
             assert described["bytes"] == os.path.getsize(os.path.join(folder, name))
+            assert described["sha256"] == tflite.file_sha256(os.path.join(folder, name))
             signature = runner(folder, name)
             # The card names every tensor as the interpreter sees it.
             actual = {**signature.get_input_details(), **signature.get_output_details()}
@@ -263,9 +264,16 @@ def test_phone_script_names_a_damaged_folder_instead_of_crashing(exports, tmp_pa
 
     cases = {
         damaged("no_vocab", lambda f: os.remove(f / "vocab.txt")): "vocab.txt",
-        damaged("cut_model", lambda f: cut(f / "text2image.tflite")): "is not a whole TFLite export",
+        damaged("cut_model", lambda f: cut(f / "text2image.tflite")): "is not the file model_card.json describes",
         damaged("cut_card", lambda f: cut(f / "model_card.json")): "is not a whole TFLite export",
         damaged("other_vocab", lambda f: open(f / "vocab.txt", "a").write("extra\n")): "another export",
+        # Another export's files with the same sizes and shapes: only the card's SHA-256 tells them apart.
+        damaged("same_size_vocab", lambda f: (f / "vocab.txt").write_text(
+            "\n".join(reversed((f / "vocab.txt").read_text().split("\n")[:-1])) + "\n")):
+            "vocab.txt is not the file model_card.json describes",
+        damaged("other_model", lambda f: shutil.copyfile(exports["none"] + "/text2image.tflite",
+                                                         f / "text2image.tflite")):
+            "text2image.tflite is not the file model_card.json describes",
         str(tmp_path / "nowhere"): "no model_card.json",
     }
     for folder, expected in cases.items():
@@ -274,7 +282,8 @@ def test_phone_script_names_a_damaged_folder_instead_of_crashing(exports, tmp_pa
         assert finished.returncode == 2, (folder, finished.stderr)
         assert finished.stderr.startswith("error: ") and expected in finished.stderr, finished.stderr
         assert "Traceback" not in finished.stderr
-    for bad in (["--seed", "-1"], ["--out", str(tmp_path)], ["--out", "picture"]):
+    for bad in (["--seed", "-1"], ["--out", str(tmp_path)], ["--out", "picture"],
+                ["--out", str(tmp_path / "no_folder" / "x.png")]):
         finished = subprocess.run([sys.executable, SCRIPT, exports["none"], "a caption", *bad],
                                   capture_output=True, text=True)
         assert finished.returncode == 2 and "Traceback" not in finished.stderr, finished.stderr

@@ -17,6 +17,7 @@ tokenizer's rules and the noise, and the error of the file against the
 Keras models measured at export.
 """
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -171,13 +172,23 @@ def export_tflite(workdir, config, out_dir=None, quantize="none", batch=None, ch
         with tempfile.TemporaryDirectory() as saved_model_dir:
             build_archive(model, batch).write_out(saved_model_dir, verbose=False)
             paths = convert_models(saved_model_dir, scratch, quantize)
-        shutil.copyfile(os.path.join(workdir.encoder_dir, VOCAB_FILE), os.path.join(scratch, VOCAB_FILE))
-        card = model_card(model, quantize, batch, paths, measure_parity(model, paths, batch))
+        vocab_path = os.path.join(scratch, VOCAB_FILE)
+        shutil.copyfile(os.path.join(workdir.encoder_dir, VOCAB_FILE), vocab_path)
+        card = model_card(model, quantize, batch, paths, measure_parity(model, paths, batch), vocab_path)
         files.write_json(os.path.join(scratch, MODEL_CARD_FILE), card)
     return {**card, "out_dir": out_dir}
 
 
-def model_card(model, quantize, batch, paths, errors):
+def file_sha256(path):
+    """The SHA-256 of a file, in hex: the card names the exact files it describes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_card(model, quantize, batch, paths, errors, vocab_path):
     """What a phone app needs to feed the files and read their output."""
     length, noise_dim = model.tokenizer.max_length, model.noise_dim
     image_size = int(model.generator.outputs[0].shape[1])
@@ -203,6 +214,7 @@ def model_card(model, quantize, batch, paths, errors):
                 "inputs": inputs[name],
                 "outputs": [image],
                 "bytes": os.path.getsize(path),
+                "sha256": file_sha256(path),
                 "max_abs_error_vs_keras": errors[name]["max"],
                 "mean_abs_error_vs_keras": errors[name]["mean"],
                 "tolerance": TOLERANCES[quantize],
@@ -214,6 +226,7 @@ def model_card(model, quantize, batch, paths, errors):
         "noise": {"size": noise_dim, "distribution": model.noise_kind},
         "tokenizer": {
             "vocabulary_file": VOCAB_FILE,
+            "vocabulary_sha256": file_sha256(vocab_path),
             "vocabulary_size": model.tokenizer.vocabulary_size,
             "max_length": length,
             **token_rules(),

@@ -35,17 +35,23 @@ def run_digest(config, encoder_id, data_id, policy):
         ignore=("epochs", "backup_every_steps", "jit_compile"))
 
 
-def check_same_encoder(workdir, checkpoint):
-    """Raises ValueError when the generator `checkpoint` was trained on another text encoder than the workdir's.
+def check_trained_with(workdir, config, checkpoint):
+    """Raises ValueError when the generator `checkpoint` was trained on another text encoder than the
+    workdir's, or with other noise than `config.gan.noise`.
 
-    A run records its encoder in gan/trained_on.json, beside gan/checkpoints/;
+    A run records both in gan/trained_on.json, beside gan/checkpoints/;
     a generator copied away from that record cannot be checked.
     """
     gan_dir = os.path.dirname(os.path.dirname(os.path.realpath(checkpoint)))
     record = os.path.join(gan_dir, os.path.basename(workdir.trained_on_path))
     if not os.path.isfile(record):
         return
-    trained_on = files.read_json(record, "record of the GAN run", required=("run", "encoder_id"))["encoder_id"]
+    recorded = files.read_json(record, "record of the GAN run", required=("run", "encoder_id"))
+    noise = recorded.get("noise", config.gan.noise)  # absent from records written before it was kept
+    if noise != config.gan.noise:
+        raise ValueError(f"the generator {checkpoint} was trained on gan.noise={noise}; "
+                         f"gan.noise={config.gan.noise} would feed it noise it never saw ({record})")
+    trained_on = recorded["encoder_id"]
     current = (encoder_training.read_metadata(workdir) or {}).get("encoder_id")
     if not (trained_on and current and trained_on != current):
         return
@@ -73,7 +79,7 @@ def resume_from(backup_dir):
     return chief if has_backup else backup_dir
 
 
-def claim_checkpoints(workdir, run, encoder_id):
+def claim_checkpoints(workdir, run, encoder_id, noise):
     """Records that `run` writes gan/checkpoints/, refusing to replace another run's generator.
 
     Raises ValueError when the run, new or resumed from its backup, would
@@ -87,7 +93,7 @@ def claim_checkpoints(workdir, run, encoder_id):
             "another text encoder, or an earlier sagan_tf); this run would overwrite it. Train in a new "
             f"--workdir, or delete {workdir.gan_dir} first (a change of train.epochs alone continues a run)")
     if distribution.worker_index() == 0:
-        files.write_json(workdir.trained_on_path, {"run": run, "encoder_id": encoder_id})
+        files.write_json(workdir.trained_on_path, {"run": run, "encoder_id": encoder_id, "noise": noise})
     return previous_run
 
 
@@ -199,7 +205,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     gan = build_gan(config, encoder.output_dim, strategy, class_count(config, dataset))
     captions = sample_captions(dataset)
     sample_vectors = encoder_training.sentence_vectors(encoder, tokenizer.ids(captions))
-    run_recorded = claim_checkpoints(workdir, run, encoder_id) == run
+    run_recorded = claim_checkpoints(workdir, run, encoder_id, config.gan.noise) == run
     side_effects = []
     if chief:
         side_effects += [
