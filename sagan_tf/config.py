@@ -58,7 +58,8 @@ class DataConfig:
               "must be a power of two, at least 16 (16, 32, 64, 128, ...)")
         check(self.seed >= 0, "seed", "must be >= 0")
         check(self.split in ("class", "caption", "image"), "split", "must be class, caption or image")
-        check(self.max_length >= 0, "max_length", "must be >= 0 (0 = from data)")
+        check(self.max_length == 0 or self.max_length >= 3, "max_length",
+              "must be 0 (from the data) or at least 3 (<start>, a word, <end>)")
         check(self.min_word_count >= 1, "min_word_count", "must be >= 1")
         check(0.0 < self.validation_fraction < 1.0, "validation_fraction",
               "must be between 0 and 1")

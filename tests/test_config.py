@@ -56,6 +56,8 @@ def test_impossible_value_names_key(tmp_path):
             config_lib.load(write(tmp_path, f"data:\n  image_size: {size}\n"))
     with pytest.raises(ConfigError, match="export.model_name must be a plain folder name"):
         config_lib.load(None, ["export.model_name=../../escaped"])
+    with pytest.raises(ConfigError, match=r"data\.max_length must be 0 \(from the data\) or at least 3"):
+        config_lib.load(None, ["data.max_length=2"])
     with pytest.raises(ConfigError, match="data.seed must be >= 0"):
         config_lib.load(None, ["data.seed=-1"])
     with pytest.raises(ConfigError, match=r"encoder_train\.label_smoothing must be in \[0, 1\)"):

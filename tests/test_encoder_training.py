@@ -84,6 +84,76 @@ def test_a_finished_run_is_kept_and_other_settings_train_afresh(tmp_path, capsys
     assert epochs[1:] == ["0", "1", "0", "1"]
 
 
+def test_the_best_epoch_is_kept_across_resumes_and_runs_are_told_apart(tmp_path):
+    import keras
+    from sagan_tf.training.callbacks import KeepBest
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = str(tmp_path / "best.weights.h5")
+
+    def epochs(keeper, scores, first_epoch=0):
+        keeper.set_model(model)
+        keeper.on_train_begin()
+        kept = {}
+        for epoch, score in enumerate(scores, start=first_epoch):
+            model.layers[0].kernel.assign(np.full((2, 1), float(epoch), np.float32))
+            keeper.on_epoch_end(epoch, {"val_accuracy": score})
+            kept[epoch] = model.get_weights()
+        return kept
+
+    weights = epochs(KeepBest(path, "run-a"), [0.5, 0.7, 0.6])
+    # Resumed (a new fit(), a new callback): a worse epoch does not replace the best of before.
+    resumed = KeepBest(path, "run-a")
+    epochs(resumed, [0.65], first_epoch=3)
+    assert resumed.restore() == 1
+    np.testing.assert_array_equal(model.get_weights()[0], weights[1][0])
+    # A finished run resumed runs no epoch and still ends on its best one.
+    finished = KeepBest(path, "run-a")
+    epochs(finished, [])
+    assert finished.restore() == 1
+    # Another run does not start from run-a's score: its first epoch is kept.
+    other = KeepBest(path, "run-b")
+    assert other.recorded() is None
+    epochs(other, [0.1])
+    assert other.restore() == 0 and KeepBest(path, "run-a").recorded() is None
+
+
+def test_a_finished_run_resumed_under_another_patience_keeps_its_encoder(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    args = ["train-encoder", "--workdir", workdir, "--quiet", "--json", *overrides(TINY_DATA, TINY_ENCODER)]
+    status, out, _ = run(capsys, *args)
+    first = json.loads(out.strip().splitlines()[-1])
+    metadata = json.load(open(os.path.join(workdir, "encoder", "encoder.json")))
+    # patience is not part of the backup's name: this resumes the finished run, which has no epoch left.
+    status, out, _ = run(capsys, *args, "--set", "encoder_train.patience=1")
+    assert status == 0
+    again = json.loads(out.strip().splitlines()[-1])
+    assert again["epochs_run"] == 0 and again["epochs_trained"] == first["epochs_trained"] == 2
+    assert again["best_epoch"] == first["best_epoch"] and again["val_accuracy"] == first["val_accuracy"]
+    assert json.load(open(os.path.join(workdir, "encoder", "encoder.json")))["encoder_id"] == metadata["encoder_id"]
+
+
+def test_a_run_stopped_under_another_vocabulary_leaves_the_saved_encoder_usable(tmp_path, capsys):
+    import keras
+
+    class StopAtFirstEpochEnd(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    workdir = Workdir(str(tmp_path / "run"))
+    assert cli.main(["train-encoder", "--workdir", workdir.path, "--quiet", *overrides(TINY_DATA, TINY_ENCODER)]) == 0
+    vocabulary = open(os.path.join(workdir.encoder_dir, "vocab.txt")).read()
+    config = config_lib.load(workdir.config_path, ["data.max_length=5", "data.min_word_count=3"])
+    from sagan_tf.data import registry
+    dataset = registry.load_dataset(config.data, workdir.data_cache_dir(config))
+    with pytest.raises(KeyboardInterrupt):
+        encoder_training.train_encoder(workdir, config, dataset, verbose=0, extra_callbacks=[StopAtFirstEpochEnd()])
+    assert open(os.path.join(workdir.encoder_dir, "vocab.txt")).read() == vocabulary
+    encoder_training.load_frozen_encoder(workdir)  # still the encoder and the vocabulary it was trained on
+    status, _, err = run(capsys, "attention", "--workdir", workdir.path, "a red circle", "--json")
+    assert status == 0, err
+
+
 def test_attention_command_writes_png_and_weights(trained_workdir, tmp_path, capsys):
     out = str(tmp_path / "att.png")
     status, stdout, _ = run(capsys, "attention", "--workdir", trained_workdir, "--json", "--out", out,

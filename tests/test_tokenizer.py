@@ -75,3 +75,12 @@ def test_hand_edited_tokenizer_files_get_errors_that_name_them(tmp_path):
     (tmp_path / "vocab.txt").write_bytes(b"<pad>\n[UNK]\n\xff\xfe\n")
     with pytest.raises(ValueError, match="vocab.txt is not UTF-8 text"):
         CaptionTokenizer.load(str(tmp_path))
+
+
+def test_tokens_of_a_row_line_up_with_its_ids_whatever_spaces_the_tokens_hold():
+    # The tokenizer splits on ASCII whitespace only: a no-break space is a token of its own.
+    tokenizer = CaptionTokenizer.adapt(["a red\u00a0bird sits", "a blue bird"], max_length=12)
+    ids = tokenizer.ids(["a red\u00a0bird sits"])[0]
+    tokens = tokenizer.tokens_of(ids)
+    assert len(tokens) == int((ids != 0).sum())  # one label per attention weight
+    assert "\u00a0" in tokens and tokens[0] == "<start>" and tokens[-1] == "<end>"

@@ -100,9 +100,13 @@ class CaptionTokenizer:
         """How many captions have more tokens than `max_length`."""
         return sum(len(t) > self.max_length for t in split_tokens(captions))
 
-    def decode(self, token_ids):
+    def tokens_of(self, row):
+        """The tokens of one row of token ids, padding left out (a token may hold a non-ASCII space)."""
         table = [PAD, OOV] + self.vocabulary
-        return [" ".join(table[i] for i in row if i != 0) for row in np.asarray(token_ids)]
+        return [table[i] for i in np.asarray(row) if i != PAD_ID]
+
+    def decode(self, token_ids):
+        return [" ".join(self.tokens_of(row)) for row in np.asarray(token_ids)]
 
     def fingerprint(self):
         return _fingerprint(self.vocabulary, self.max_length)

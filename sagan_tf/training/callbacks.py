@@ -1,5 +1,5 @@
-"""Training callbacks: samples, checkpoints, backups a kill cannot tear, exact resume, NaN stop,
-iterator release times."""
+"""Training callbacks: samples, checkpoints, the best epoch kept across resumes, backups a kill
+cannot tear, exact resume, NaN stop, iterator release times."""
 
 import json
 import os
@@ -122,6 +122,68 @@ class IteratorReleaseClock(keras.callbacks.Callback):
         return None if self.last_epoch_ended is None else time.perf_counter() - self.last_epoch_ended
 
 
+def save_weights_with_record(model, path, attribute, record):
+    """Saves `model`'s weights to `path` atomically, with `record` (JSON) stored inside the file."""
+    with files.written_atomically(path) as scratch:
+        model.save_weights(scratch)
+        with h5py.File(scratch, "a") as f:
+            f.attrs[attribute] = json.dumps(record)
+
+
+def read_weights_record(path, attribute):
+    """The record stored in the weights file at `path`, or None when it holds none (OSError when unreadable)."""
+    with h5py.File(path, "r") as f:
+        stored = f.attrs.get(attribute)
+    return None if stored is None else json.loads(stored)
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Keeps the weights of a run's best epoch on disk, across interruptions.
+
+    Keras's ModelCheckpoint and EarlyStopping(restore_best_weights) start
+    each fit() knowing no best score, so after a resume the first epoch
+    replaced the best checkpoint and the run ended on worse weights. Here
+    the score and the run's name are stored inside the weights file; a run
+    resumed under the same name starts from that score, and `restore()`
+    loads the best epoch's weights at the end.
+    """
+
+    RECORD_ATTRIBUTE = "sagan_tf_best_epoch"
+
+    def __init__(self, path, run, monitor="val_accuracy"):
+        super().__init__()
+        self.path, self.run, self.monitor = path, run, monitor
+        self.best = -np.inf
+
+    def recorded(self):
+        """{"run", monitor, "epoch"} of the kept weights when they are this run's, else None."""
+        if not os.path.isfile(self.path):
+            return None
+        try:
+            record = read_weights_record(self.path, self.RECORD_ATTRIBUTE)
+        except OSError:  # damaged: the next better epoch replaces it
+            return None
+        return record if record and record.get("run") == self.run else None
+
+    def on_train_begin(self, logs=None):
+        self.best = (self.recorded() or {}).get(self.monitor, -np.inf)
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get(self.monitor)
+        if score is not None and score > self.best:
+            self.best = float(score)
+            save_weights_with_record(self.model, self.path, self.RECORD_ATTRIBUTE,
+                                     {"run": self.run, self.monitor: self.best, "epoch": epoch})
+
+    def restore(self):
+        """Loads the best epoch's weights into the model; returns that epoch (None when none was kept)."""
+        record = self.recorded()
+        if record is None:
+            return None
+        self.model.load_weights(self.path)
+        return record["epoch"]
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """BackupAndRestore whose backup survives a kill at any moment.
 
@@ -152,13 +214,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if not os.path.exists(path):
             return None
         try:
-            with h5py.File(path, "r") as f:
-                stored = f.attrs.get(cls.POSITION_ATTRIBUTE)
+            stored = read_weights_record(path, cls.POSITION_ATTRIBUTE)
         except OSError as error:  # damaged by hand or by the disk: atomic saves never tear it
             raise ValueError(f"the backup {path} is unreadable ({error}); "
                              f"delete {backup_dir} to train from the start") from None
         if stored is not None:
-            return json.loads(stored)
+            return stored
         # A backup written by Keras's own callback, as sagan_tf's were before they
         # became atomic: its position is in a side file.
         side_file = os.path.join(backup_dir, "training_metadata.json")
@@ -168,10 +229,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return files.read_json(side_file, "Keras backup position", required=("epoch",))
 
     def _save_model(self):
-        with files.written_atomically(os.path.join(self.backup_dir, self.WEIGHTS_FILE)) as scratch:
-            self.model.save_weights(scratch)
-            with h5py.File(scratch, "a") as f:
-                f.attrs[self.POSITION_ATTRIBUTE] = json.dumps(self.position())
+        save_weights_with_record(self.model, os.path.join(self.backup_dir, self.WEIGHTS_FILE),
+                                 self.POSITION_ATTRIBUTE, self.position())
 
     def _load_model(self):
         position = self.read_position(self.restore_dir)

@@ -23,7 +23,7 @@ from sagan_tf.digests import config_digest, dataset_digest, weights_digest
 from sagan_tf.models.caption_classifier import CaptionClassifier
 from sagan_tf.models.text_encoder import TextEncoder
 from sagan_tf.text.tokenizer import PAD_ID, CaptionTokenizer, VocabularyMismatchError
-from sagan_tf.training.callbacks import AtomicBackupAndRestore
+from sagan_tf.training.callbacks import AtomicBackupAndRestore, GracefulTermination, KeepBest
 
 ENCODER_FILE = "encoder.keras"
 METADATA_FILE = "encoder.json"
@@ -60,16 +60,6 @@ def read_metadata(workdir):
 def adapted_tokenizer(config, dataset):
     """A tokenizer adapted to the training captions under the `data` settings (deterministic)."""
     return CaptionTokenizer.adapt(dataset.captions("train"), config.data.max_length, config.data.min_word_count)
-
-
-def tokenizer_for(workdir, config, dataset, resume=True):
-    """The workdir's tokenizer when resuming, else one adapted to the training captions."""
-    encoder_dir = workdir.encoder_dir
-    if resume and os.path.exists(os.path.join(encoder_dir, "vocab.txt")):
-        return CaptionTokenizer.load(encoder_dir)
-    tokenizer = adapted_tokenizer(config, dataset)
-    tokenizer.save(encoder_dir)
-    return tokenizer
 
 
 # The attributes a caption names beside its (shape, colour) class.
@@ -169,8 +159,12 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
                if dataset.name == "folder" else ""))
     os.makedirs(encoder_dir, exist_ok=True)
     # One backup per setting, so a changed config never resumes a stale run.
-    backup_dir = os.path.join(encoder_dir, "backup", backup_digest(config, data_id))
-    tokenizer = tokenizer_for(workdir, config, dataset, resume=os.path.isdir(backup_dir))
+    run = backup_digest(config, data_id)
+    backup_dir = os.path.join(encoder_dir, "backup", run)
+    # Adapted again, not read from encoder/: the same digest means the same captions and
+    # settings, so a resumed run gets the vocabulary it started with, and encoder/ keeps the
+    # saved encoder's own until save_encoder replaces both together.
+    tokenizer = adapted_tokenizer(config, dataset)
     auxiliary = uses_auxiliary_attributes(config, dataset)
     train_ids, train_labels = caption_arrays(tokenizer, dataset.splits["train"], auxiliary)
     val_ids, val_labels = caption_arrays(tokenizer, dataset.splits["validation"], auxiliary)
@@ -187,14 +181,13 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
     classifier = compile_classifier(
         make_classifier(config, dataset, encoder, config.encoder.penalty_weight), train_config.learning_rate,
         train_config.weight_decay, cosine_decay_steps(train_config, len(train_labels)))
+    best = KeepBest(os.path.join(encoder_dir, "best_classifier.weights.h5"), run)
     callbacks = [
+        # Before the backup: an epoch the backup calls done has had its chance to be the best.
+        best,
         # Restores epoch, weights and optimizer state after an interruption.
         AtomicBackupAndRestore(backup_dir),
-        keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=train_config.patience,
-                                      restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(os.path.join(encoder_dir, "best_classifier.weights.h5"),
-                                        monitor="val_accuracy", mode="max", save_best_only=True,
-                                        save_weights_only=True),
+        keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=train_config.patience),
         # Before the loggers, which then record the rate it sets.
         *learning_rate_schedule(train_config),
         keras.callbacks.TensorBoard(os.path.join(workdir.logs_dir, "encoder")),
@@ -202,11 +195,14 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
         *extra_callbacks,
     ]
     start = time.perf_counter()
-    history = classifier.fit(
-        pipeline.encoder_dataset(train_ids, train_labels, train_config.batch_size, seed=config.data.seed),
-        validation_data=pipeline.encoder_dataset(val_ids, val_labels, train_config.batch_size, shuffle=False),
-        epochs=train_config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    with GracefulTermination():
+        history = classifier.fit(
+            pipeline.encoder_dataset(train_ids, train_labels, train_config.batch_size, seed=config.data.seed),
+            validation_data=pipeline.encoder_dataset(val_ids, val_labels, train_config.batch_size, shuffle=False),
+            epochs=train_config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
     fit_seconds = time.perf_counter() - start
+    # The best epoch of the whole run, resumed or not (a finished run resumed runs no epoch).
+    best_epoch = best.restore()
     save_encoder(encoder_dir, encoder, tokenizer, dataset, settings)
     # Training accuracy on at most 20,000 captions: the number, not the cost.
     sample = np.random.default_rng(0).permutation(len(train_labels))[:20000]
@@ -219,6 +215,9 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
         "encoder": os.path.join(encoder_dir, ENCODER_FILE),
         "kind": config.encoder.kind,
         "epochs_run": len(history.history.get("loss", [])),
+        # Over every call of the run: epochs trained, and the one whose weights were kept.
+        "epochs_trained": (AtomicBackupAndRestore.read_position(backup_dir) or {}).get("epoch"),
+        "best_epoch": None if best_epoch is None else best_epoch + 1,
         # Wall time of the epochs this call ran (training + validation).
         "seconds_per_epoch": fit_seconds / max(1, len(history.history.get("loss", []))),
         "train_accuracy": float(train_metrics["accuracy"]),
@@ -327,7 +326,7 @@ def attention_over_words(encoder, tokenizer, caption):
     ids = tokenizer.ids([caption])
     _, weights = encoder.encode_with_attention(ids)
     length = int((ids[0] != PAD_ID).sum())
-    return tokenizer.decode(ids)[0].split()[:length], np.asarray(weights)[0, :, :length]
+    return tokenizer.tokens_of(ids[0]), np.asarray(weights)[0, :, :length]
 
 
 def sentence_vectors(encoder, token_ids, batch_size=1024):
