@@ -14,10 +14,11 @@ Needs scikit-learn, which is not a dependency of sagan_tf:
 
 import argparse
 import json
+import sys
 
 import numpy as np
 
-from sagan_tf import config as config_lib
+from sagan_tf import config as config_lib, errors
 from sagan_tf.data import registry
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
@@ -59,4 +60,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(errors.exit_status(main))

@@ -17,9 +17,10 @@ notice, which is why the exporter does not offer them.
 import argparse
 import json
 import os
+import sys
 import tempfile
 
-from sagan_tf import config as config_lib
+from sagan_tf import config as config_lib, errors
 from sagan_tf.deploy import tflite
 from sagan_tf.inference import TextToImage
 from sagan_tf.workdir import Workdir
@@ -58,4 +59,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(errors.exit_status(main))

@@ -20,12 +20,13 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import tempfile
 
 import keras
 import numpy as np
 
-from sagan_tf import config as config_lib
+from sagan_tf import config as config_lib, errors
 from sagan_tf.deploy import tflite
 from sagan_tf.inference import TextToImage
 from sagan_tf.workdir import Workdir
@@ -143,4 +144,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(errors.exit_status(main))

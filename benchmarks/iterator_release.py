@@ -15,9 +15,10 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 
-from sagan_tf import cli
+from sagan_tf import cli, errors
 from sagan_tf.data import pipeline
 from sagan_tf.training import distribution
 
@@ -57,4 +58,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(errors.exit_status(main))

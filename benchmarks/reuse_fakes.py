@@ -13,15 +13,18 @@ same machine load, and prints the median images/s of each and their ratio:
 import argparse
 import dataclasses
 import json
+import sys
 
 import numpy as np
 
-from sagan_tf import config as config_lib
+from sagan_tf import config as config_lib, errors
 from sagan_tf.training import bench
 
 
 def compare(config, mode="mixed_bfloat16", rounds=3, steps=20, warmup=3):
     """{"fresh_noise", "reused_fakes": median images/s, "ratio": reused / fresh, "runs": every figure}."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     variants = {"fresh_noise": False, "reused_fakes": True}
     configs = {name: dataclasses.replace(config, gan=dataclasses.replace(config.gan, reuse_fakes=reuse))
                for name, reuse in variants.items()}
@@ -48,4 +51,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(errors.exit_status(main))

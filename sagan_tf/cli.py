@@ -72,9 +72,7 @@ def main(argv=None):
     from sagan_tf import errors
     from sagan_tf.workdir import Workdir
 
-    # ValueError: bad input (ConfigError, BadExampleError, VocabularyMismatchError
-    # are ValueErrors); OSError: a path of the wrong kind, no permission, a full disk.
-    expected_failures = (OSError, ValueError)
+    expected_failures = errors.BAD_INPUT
     try:
         with Workdir(args.workdir).config_restored_on(expected_failures):
             result = args.handler(args)

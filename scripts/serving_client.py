@@ -11,6 +11,7 @@ fresh noise on every request.
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -34,7 +35,14 @@ def parse_args(argv):
     parser.add_argument("--print-body", action="store_true", help="print the REST request body and exit")
     parser.add_argument("--grpc", metavar="HOST:PORT", default=None,
                         help="use gRPC at this address instead of REST")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # Checked before asking the server, not after it has drawn the pictures.
+    if not args.print_body:
+        if os.path.splitext(args.out)[1].lower() != ".png" or os.path.isdir(args.out):
+            parser.error(f"--out must name a .png file, got {args.out!r}")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+            parser.error(f"--out: the folder of {args.out!r} does not exist")
+    return args
 
 
 def predict_rest(args):
@@ -65,13 +73,17 @@ def _json_reply(body, url, status):
 
 
 def predict_grpc(args):
+    # First: without tensorflow-serving-api it says which package to install.
+    request = serving_request.grpc_request(args.captions, args.model, args.seed, version=args.version)
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    request = serving_request.grpc_request(args.captions, args.model, args.seed, version=args.version)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(args.grpc))
-    response = stub.Predict(request, timeout=args.timeout)
+    try:
+        response = stub.Predict(request, timeout=args.timeout)
+    except grpc.RpcError as error:  # unreachable, timed out, or refused: the server's words
+        raise OSError(f"{args.grpc}: {error.code().name}: {error.details()}") from None
     return tf.make_ndarray(response.outputs["images"]), tf.make_ndarray(response.outputs["token_ids"])
 
 

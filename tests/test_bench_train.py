@@ -52,3 +52,29 @@ def test_the_pytorch_reference_is_asked_for_the_configs_step():
     for setting in ("gan.class_loss_weight=1.0", "gan.gan_int=true"):
         with pytest.raises(ValueError, match="the PyTorch reference has no class loss or GAN-INT"):
             torch_command(config_module.load(None, [setting]), steps=4, warmup=2)
+
+
+def test_benchmark_scripts_answer_bad_arguments_with_one_error_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    for script, arguments, expected in [
+        ("reuse_fakes.py", ["--steps", "0"], "steps and warmup must be at least 1"),
+        ("int8_converter_settings.py", ["--workdir", str(tmp_path / "nowhere")], "nowhere"),
+    ]:
+        finished = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", script), *arguments],
+                                  cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 2, finished.stderr[-2000:]
+        assert finished.stderr.strip().splitlines()[-1].startswith("error: ") and expected in finished.stderr
+        assert "Traceback" not in finished.stderr
+
+
+def test_bench_train_command_refuses_an_empty_or_repeated_mode_list(tmp_path, capsys):
+    from tests.cli_runner import run
+
+    for modes in (",", "", "graph,graph"):
+        status, _, err = run(capsys, "bench", "train", "--workdir", str(tmp_path / "w"), "--modes", modes)
+        assert status == 2 and "--modes must name each mode to time once" in err

@@ -168,6 +168,16 @@ def test_client_script_explains_a_reply_that_is_not_pictures(canned, expected, t
     assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "generated.png")
 
 
+def test_client_script_checks_out_before_asking_and_says_what_grpc_needs(tmp_path):
+    for out, expected in [("noext", "--out must name a .png file"),
+                          (str(tmp_path / "absent" / "x.png"), "the folder of")]:
+        result = run_client("a red circle", "--server", "http://127.0.0.1:9", "--out", out, cwd=str(tmp_path))
+        assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+    if importlib.util.find_spec("tensorflow_serving") is None:
+        result = run_client("a red circle", "--grpc", "127.0.0.1:9", cwd=str(tmp_path))
+        assert result.returncode == 2 and "pip install tensorflow-serving-api" in result.stderr
+
+
 def test_client_script_prints_the_body_without_a_server(tmp_path):
     result = run_client("a red circle", "--seed", "3", "--print-body", cwd=str(tmp_path))
     assert json.loads(result.stdout) == {"signature_name": "generate_seeded",

@@ -28,7 +28,9 @@ def bench_train(args):
 
     # SPEC sizes by default, not the workdir's (possibly narrowed) config.
     config = load_config(args.config, args.overrides)
-    modes = [m for m in args.modes.split(",") if m]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or len(set(modes)) != len(modes):
+        raise ValueError(f"--modes must name each mode to time once, got {args.modes!r}")
     unknown = set(modes) - set(bench.MODES)
     if unknown:
         raise ValueError(f"unknown --modes {sorted(unknown)}; choose from {sorted(bench.MODES)}")

@@ -210,6 +210,8 @@ def export_savedmodel(workdir, config, base_dir=None, checkpoint=None):
         archive.write_out(staging, verbose=False)
         if os.path.exists(target):
             raise FileExistsError(f"{target} appeared during the export; not overwriting it")
+        # mkdtemp makes it private (0700): a server running as another user could not read the version.
+        os.chmod(staging, 0o755)
         os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

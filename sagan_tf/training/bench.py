@@ -52,6 +52,9 @@ def synthetic_batches(batch_size, image_size, condition_dim, seed=0):
 
 def images_per_second(config, mode, steps=10, warmup=3):
     """Throughput of one mode at the config's sizes (SPEC sizes by default)."""
+    # The first step traces the graph: it is never timed.
+    if steps < 1 or warmup < 1:
+        raise ValueError(f"steps and warmup must be at least 1 (got {steps} and {warmup})")
     settings = MODES[mode]
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, jit_compile=settings["jit_compile"]))
     with precision.policy_scope(settings["precision"]):
@@ -64,9 +67,6 @@ def images_per_second(config, mode, steps=10, warmup=3):
 
 
 def bench_train(config, modes=tuple(MODES), steps=10, warmup=3):
-    # The first step traces the graph: it is never timed.
-    if steps < 1 or warmup < 1:
-        raise ValueError(f"steps and warmup must be at least 1 (got {steps} and {warmup})")
     results = {mode: round(images_per_second(config, mode, steps, warmup), 2) for mode in modes}
     return {
         "images_per_second": results,
