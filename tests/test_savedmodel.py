@@ -47,6 +47,8 @@ def test_export_writes_the_next_version_and_never_overwrites(tiny_workdir, saved
     assert sorted(os.listdir(base)) == ["1", "2"]
     for version in ("1", "2"):
         assert os.listdir(os.path.join(base, version, "assets")) == ["vocab.txt"]
+        # Readable by a server running as another user (staging folders start private).
+        assert os.stat(os.path.join(base, version)).st_mode & 0o777 == 0o755
 
 
 def test_next_version_counts_only_integer_names(tmp_path):
