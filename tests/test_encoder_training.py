@@ -1,4 +1,5 @@
 import csv
+import glob
 import json
 import os
 
@@ -24,18 +25,20 @@ def trained_workdir(tmp_path_factory):
 
 def test_train_encoder_saves_encoder_vocab_and_cache(trained_workdir):
     encoder_dir = os.path.join(trained_workdir, "encoder")
-    for name in ("encoder.keras", "encoder.json", "vocab.txt", "tokenizer.json", "history.csv",
+    for name in ("encoder.keras", "encoder.json", "vocab.txt", "tokenizer.json",
                  "results.json", "sentence_vectors-train.npz", "best_classifier.weights.h5"):
         assert os.path.exists(os.path.join(encoder_dir, name)), name
-    assert os.listdir(os.path.join(trained_workdir, "logs", "encoder"))  # TensorBoard
+    (run,) = os.listdir(os.path.join(encoder_dir, "backup"))
+    assert os.listdir(os.path.join(trained_workdir, "logs", "encoder", run))  # TensorBoard
     results = json.load(open(os.path.join(encoder_dir, "results.json")))
+    assert results["history"] == os.path.join(encoder_dir, "history", f"{run}.csv")
     assert results["epochs_run"] == 2 and 0 <= results["val_accuracy"] <= 1
     # Early stopping keeps the best epoch: the reported accuracy is that epoch's.
-    with open(os.path.join(encoder_dir, "history.csv")) as f:
+    with open(results["history"]) as f:
         rows = list(csv.DictReader(f))
     assert results["val_accuracy"] == pytest.approx(max(float(row["val_accuracy"]) for row in rows), abs=1e-6)
     # The learning-rate schedule ran and logged its rate.
-    assert "learning_rate" in open(os.path.join(encoder_dir, "history.csv")).readline()
+    assert "learning_rate" in rows[0]
     assert results["colour_swap_pairs"] > 0 and 0 <= results["colour_swap_pair_accuracy"] <= 1
 
 
@@ -61,7 +64,8 @@ def test_resumed_run_continues_from_its_backup(tmp_path, capsys):
     assert cli.main(args + ["--set", "encoder_train.epochs=1"]) == 0
     # A finished run's backup says epoch 1; asking for 3 runs only 2 more.
     assert cli.main(args + ["--set", "encoder_train.epochs=3"]) == 0
-    lines = open(os.path.join(workdir, "encoder", "history.csv")).read().splitlines()
+    (history,) = glob.glob(os.path.join(workdir, "encoder", "history", "*.csv"))
+    lines = open(history).read().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
 
 
@@ -71,17 +75,23 @@ def test_a_finished_run_is_kept_and_other_settings_train_afresh(tmp_path, capsys
     assert cli.main(args) == 0
     encoder_file = os.path.join(workdir, "encoder", "encoder.keras")
     trained = open(encoder_file, "rb").read()
-    # The same settings again: nothing to do (a finished run's backup holds its last
-    # epoch, not the best one early stopping kept, so resuming it would change the encoder).
+    # The same settings again: nothing to do, nothing rewritten.
     status, out, _ = run(capsys, *args, "--json")
     assert status == 0 and "already trained with these settings" in out
     assert open(encoder_file, "rb").read() == trained
-    assert len(open(os.path.join(workdir, "encoder", "history.csv")).read().splitlines()) == 1 + 2
-    # Another learning rate is another run, with its own backup, from epoch 0.
-    assert cli.main(args + ["--set", "encoder_train.learning_rate=0.01"]) == 0
+    (history,) = glob.glob(os.path.join(workdir, "encoder", "history", "*.csv"))
+    assert len(open(history).read().splitlines()) == 1 + 2
+    # Another learning rate is another run, with its own backup and log, from epoch 0;
+    # with a learning-rate schedule it logs one more column, under its own header.
+    assert cli.main(args + ["--set", "encoder_train.learning_rate=0.01",
+                            "--set", "encoder_train.lr_decay_patience=1"]) == 0
     assert len(os.listdir(os.path.join(workdir, "encoder", "backup"))) == 2
-    epochs = [line.split(",")[0] for line in open(os.path.join(workdir, "encoder", "history.csv"))]
-    assert epochs[1:] == ["0", "1", "0", "1"]
+    histories = sorted(glob.glob(os.path.join(workdir, "encoder", "history", "*.csv")))
+    assert len(histories) == 2
+    for path in histories:
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        assert [row["epoch"] for row in rows] == ["0", "1"] and None not in rows[0]
 
 
 def test_the_best_epoch_is_kept_across_resumes_and_runs_are_told_apart(tmp_path):

@@ -49,6 +49,13 @@ def backup_digest(config, data_id):
                          ignore=("epochs", "patience", "cache_embeddings"))
 
 
+def history_path(encoder_dir, run):
+    """The training log of the run named `run` (its backup digest): a row per epoch, resumed runs appending."""
+    path = os.path.join(encoder_dir, "history", f"{run}.csv")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
 def read_metadata(workdir):
     """The workdir's encoder.json (what the saved encoder was trained on), or None."""
     path = os.path.join(workdir.encoder_dir, METADATA_FILE)
@@ -190,8 +197,9 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
         keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=train_config.patience),
         # Before the loggers, which then record the rate it sets.
         *learning_rate_schedule(train_config),
-        keras.callbacks.TensorBoard(os.path.join(workdir.logs_dir, "encoder")),
-        keras.callbacks.CSVLogger(os.path.join(encoder_dir, "history.csv"), append=True),
+        # One log per run: runs with other settings log other columns (a learning rate, say).
+        keras.callbacks.TensorBoard(os.path.join(workdir.logs_dir, "encoder", run)),
+        keras.callbacks.CSVLogger(history_path(encoder_dir, run), append=True),
         *extra_callbacks,
     ]
     start = time.perf_counter()
@@ -213,6 +221,7 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
         pipeline.encoder_dataset(val_ids, val_labels, 1024, shuffle=False), verbose=0, return_dict=True)
     result = {
         "encoder": os.path.join(encoder_dir, ENCODER_FILE),
+        "history": history_path(encoder_dir, run),
         "kind": config.encoder.kind,
         "epochs_run": len(history.history.get("loss", [])),
         # Over every call of the run: epochs trained, and the one whose weights were kept.
