@@ -28,35 +28,34 @@ import os
 import tensorflow as tf
 
 
-def tf_config():
-    """The parsed TF_CONFIG environment variable ({} when it is unset)."""
+def _cluster():
+    """(cluster {job: addresses}, task type, task index) from TF_CONFIG, read by TF's
+    own resolver, the one MultiWorkerMirroredStrategy reads it with ({}, None, None when unset)."""
     raw = os.environ.get("TF_CONFIG", "")
-    if not raw:
-        return {}
+    refused = ValueError(f"TF_CONFIG is not a JSON object with a 'cluster' entry: {raw!r}")
     try:
-        config = json.loads(raw)
-    except ValueError:
-        config = None
-    if not isinstance(config, dict) or not isinstance(config.get("cluster", {}), dict):
-        raise ValueError(f"TF_CONFIG is not a JSON object with a 'cluster' entry: {raw!r}")
-    return config
+        # The resolver would read a JSON list as "no cluster" and train on one machine.
+        if raw and not isinstance(json.loads(raw), dict):
+            raise refused
+        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        return resolver.cluster_spec().as_dict(), resolver.task_type, resolver.task_id
+    except (ValueError, TypeError, AttributeError):  # not JSON, or not a mapping where one belongs
+        raise refused from None
 
 
 def cluster_workers():
     """Number of workers (chief included) TF_CONFIG names; 0 when it is unset."""
-    cluster = tf_config().get("cluster", {})
+    cluster, _, _ = _cluster()
     return len(cluster.get("worker", ())) + len(cluster.get("chief", ()))
 
 
 def worker_index():
     """This process's rank in the cluster: 0 for the chief (or the first
     worker when there is no chief) and without TF_CONFIG."""
-    config = tf_config()
-    task = config.get("task", {})
-    if task.get("type", "worker") == "chief":
+    cluster, task_type, task_index = _cluster()
+    if task_type == "chief":
         return 0
-    has_chief = bool(config.get("cluster", {}).get("chief"))
-    return int(task.get("index", 0)) + has_chief
+    return (task_index or 0) + bool(cluster.get("chief"))
 
 
 def strategy_from_environment():
