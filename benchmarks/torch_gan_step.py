@@ -80,6 +80,8 @@ def main():
     parser.add_argument("--reuse-fakes", action="store_true",
                         help="the G update reuses the D update's fakes (gan.reuse_fakes)")
     args = parser.parse_args()
+    if args.steps < 1 or args.warmup < 1 or args.batch < 1:
+        parser.error("--steps, --warmup and --batch must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     noise_dim, condition_dim = args.noise_dim, args.condition_dim

@@ -303,8 +303,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges keys the mapping's own may override; SafeLoader merges them
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            try:
+                given_twice = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "found unhashable key", key_node.start_mark) from None
+            if given_twice:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"{key!r} is given twice", key_node.start_mark)
             seen.add(key)
@@ -344,7 +351,7 @@ def _apply_override(tree, override, source):
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: the value is not valid YAML: {_yaml_problem(error)}; "
                           "quote it if it is text") from None
-    if _field_type(parts) is str and not isinstance(value, str):
+    if _field_type(parts) is str and value is not None and not isinstance(value, str):
         value = raw.strip()  # text as typed: a folder named 2024 or yes is not a number or a bool
     if key.strip() in PATHS and isinstance(value, str) and value:
         # Typed in a shell: relative to where it was typed, and recorded so in the workdir's config.

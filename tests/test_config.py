@@ -190,6 +190,7 @@ def test_text_fields_keep_the_text_typed_and_paths_expand_the_home_folder(tmp_pa
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     config = config_lib.load(None, ["data.root=2024", "export.model_name=yes"])
     assert config.data.root == str(tmp_path / "2024") and config.export.model_name == "yes"
+    assert config_lib.load(None, ["data.cache_dir=null"]).data.cache_dir == ""  # null still means unset
     assert config_lib.load(None, ["data.root=~/birds"]).data.root == str(tmp_path / "home" / "birds")
     path = write(tmp_path, "data:\n  root: ~/photos\n  cache_dir: cache\n")
     config = config_lib.load(path)
@@ -200,6 +201,12 @@ def test_text_fields_keep_the_text_typed_and_paths_expand_the_home_folder(tmp_pa
 def test_a_key_given_twice_and_a_file_not_in_utf8_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"c\.yaml: not valid YAML: 'data' is given twice \(line 3"):
         config_lib.load(write(tmp_path, "data:\n  name: cub\ndata:\n  name: shapes\n"))
+    with pytest.raises(ConfigError, match=r"c\.yaml: not valid YAML: found unhashable key"):
+        config_lib.load(write(tmp_path, "data:\n  [a, b]: 1\n"))
+    # Merge keys still merge (flattened before the check), and a merged key may be overridden.
+    config = config_lib.load(write(tmp_path, "data: &d {seed: 3, max_length: 9}\n"
+                                             "encoder_train:\n  <<: {epochs: 4, batch_size: 8}\n  epochs: 5\n"))
+    assert (config.data.seed, config.encoder_train.epochs, config.encoder_train.batch_size) == (3, 5, 8)
     path = tmp_path / "latin.yaml"
     path.write_bytes("data:\n  root: caf\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=r"latin\.yaml: not UTF-8 text"):

@@ -64,6 +64,8 @@ def wait_all(processes):
 def test_cluster_workers(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert distribution.cluster_workers() == 0
+    monkeypatch.setenv("TF_CONFIG", "")  # set empty: unset
+    assert distribution.cluster_workers() == 0 and distribution.worker_index() == 0
     monkeypatch.setenv("TF_CONFIG", tf_config([1, 2, 3], 0))
     assert distribution.cluster_workers() == 3
     monkeypatch.setenv("TF_CONFIG", json.dumps(

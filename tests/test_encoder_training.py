@@ -25,10 +25,10 @@ def trained_workdir(tmp_path_factory):
 
 def test_train_encoder_saves_encoder_vocab_and_cache(trained_workdir):
     encoder_dir = os.path.join(trained_workdir, "encoder")
-    for name in ("encoder.keras", "encoder.json", "vocab.txt", "tokenizer.json",
-                 "results.json", "sentence_vectors-train.npz", "best_classifier.weights.h5"):
-        assert os.path.exists(os.path.join(encoder_dir, name)), name
     (run,) = os.listdir(os.path.join(encoder_dir, "backup"))
+    for name in ("encoder.keras", "encoder.json", "vocab.txt", "tokenizer.json",
+                 "results.json", "sentence_vectors-train.npz", f"best/{run}.weights.h5"):
+        assert os.path.exists(os.path.join(encoder_dir, name)), name
     assert os.listdir(os.path.join(trained_workdir, "logs", "encoder", run))  # TensorBoard
     results = json.load(open(os.path.join(encoder_dir, "results.json")))
     assert results["history"] == os.path.join(encoder_dir, "history", f"{run}.csv")
@@ -121,7 +121,7 @@ def test_the_best_epoch_is_kept_across_resumes_and_runs_are_told_apart(tmp_path)
     finished = KeepBest(path, "run-a")
     epochs(finished, [])
     assert finished.restore() == 1
-    # Another run does not start from run-a's score: its first epoch is kept.
+    # A file holding another run's best is not taken for this run's (the encoder keeps one file per run).
     other = KeepBest(path, "run-b")
     assert other.recorded() is None
     epochs(other, [0.1])
@@ -130,15 +130,18 @@ def test_the_best_epoch_is_kept_across_resumes_and_runs_are_told_apart(tmp_path)
 
 def test_a_finished_run_resumed_under_another_patience_keeps_its_encoder(tmp_path, capsys):
     workdir = str(tmp_path / "run")
-    args = ["train-encoder", "--workdir", workdir, "--quiet", "--json", *overrides(TINY_DATA, TINY_ENCODER)]
+    args = ["train-encoder", "--workdir", workdir, "--quiet", "--json", *overrides(TINY_DATA, TINY_ENCODER),
+            "--set", "encoder_train.epochs=8", "--set", "encoder_train.learning_rate=0.02",
+            "--set", "encoder_train.patience=20", "--set", "encoder_train.cache_embeddings=false"]
     status, out, _ = run(capsys, *args)
     first = json.loads(out.strip().splitlines()[-1])
+    assert first["best_epoch"] < first["epochs_trained"] == 8  # these settings' best is not the last epoch
     metadata = json.load(open(os.path.join(workdir, "encoder", "encoder.json")))
     # patience is not part of the backup's name: this resumes the finished run, which has no epoch left.
     status, out, _ = run(capsys, *args, "--set", "encoder_train.patience=1")
     assert status == 0
     again = json.loads(out.strip().splitlines()[-1])
-    assert again["epochs_run"] == 0 and again["epochs_trained"] == first["epochs_trained"] == 2
+    assert again["epochs_run"] == 0 and again["epochs_trained"] == 8
     assert again["best_epoch"] == first["best_epoch"] and again["val_accuracy"] == first["val_accuracy"]
     assert json.load(open(os.path.join(workdir, "encoder", "encoder.json")))["encoder_id"] == metadata["encoder_id"]
 
@@ -333,7 +336,8 @@ def test_auxiliary_attribute_heads_train_and_keep_the_interface(tmp_path):
     # The trained classifier carries a head per auxiliary attribute: background, size, position.
     import h5py
     kernels = {}
-    with h5py.File(os.path.join(workdir, "encoder", "best_classifier.weights.h5")) as weights:
+    (best,) = glob.glob(os.path.join(workdir, "encoder", "best", "*.weights.h5"))
+    with h5py.File(best) as weights:
         weights.visititems(lambda name, item: kernels.update({name: item.shape})
                            if "auxiliary_logits" in name and name.endswith("vars/0") else None)
     assert sorted(shape[-1] for shape in kernels.values()) == sorted(

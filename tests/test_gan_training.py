@@ -197,6 +197,8 @@ class InterruptAt(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.current = epoch
+        if self.moment == "epoch_begin" and epoch == self.epoch:
+            raise KeyboardInterrupt
 
     def on_train_batch_end(self, batch, logs=None):
         if self.moment == "step" and self.current == self.epoch and batch == 1:
@@ -233,7 +235,7 @@ def _generator_weights(workdir):
     return [np.asarray(w) for w in generator.get_weights()]
 
 
-@pytest.mark.parametrize("moment, epoch", [("step", 0), ("step", 1), ("epoch_end", 0)])
+@pytest.mark.parametrize("moment, epoch", [("step", 0), ("step", 1), ("epoch_begin", 1)])
 def test_a_resumed_run_trains_on_the_data_an_uninterrupted_run_would(encoder_workdir, tmp_path, moment, epoch):
     """The same images, crops, captions and noise after a resume: the same generator."""
     generators = []

@@ -90,6 +90,17 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
     assert upright[0].mean(0)[0] > 200 and upright[-1].mean(0)[2] > 200
 
 
+def test_a_box_is_cropped_in_the_stored_pixels_before_the_photo_is_turned_upright(tmp_path):
+    stored = _coordinate_image(200, 100)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    path = tmp_path / "phone.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    # Box (80, 30, 40, 40): radius 30 around (100, 50), i.e. rows 20..79, columns 70..129 as stored.
+    crop = image_io.load_image(path, bbox=(80, 30, 40, 40), size=60)
+    np.testing.assert_array_equal(crop, np.rot90(stored[20:80, 70:130], k=-1))
+
+
 def test_an_image_past_pillows_bomb_limit_is_a_bad_example(tmp_path, monkeypatch):
     Image.new("1", (200, 100)).save(tmp_path / "huge.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 20,000 pixels is then past twice the limit

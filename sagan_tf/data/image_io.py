@@ -11,7 +11,7 @@ import concurrent.futures
 import os
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from sagan_tf.data.records import BadExampleError
 
@@ -62,13 +62,20 @@ def _to_rgb(image):
     return image.convert("RGB")
 
 
+# EXIF orientation -> the turn or flip that shows the photo as viewers do
+# (phones store photos sideways with an orientation tag).
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
 def _decode(path):
+    """(RGB image as stored, the transpose that turns it upright or None)."""
     try:
         with Image.open(path) as image:
             # PIL decodes lazily; load() now so truncation is found here.
             image.load()
-            # Phones store photos sideways with an orientation tag; show them as viewers do.
-            return _to_rgb(ImageOps.exif_transpose(image))
+            return _to_rgb(image), _UPRIGHT.get(image.getexif().get(ExifTags.Base.Orientation))
     except FileNotFoundError:
         raise BadImageError(path, IMAGE_NOT_FOUND) from None
     except UnidentifiedImageError:
@@ -89,14 +96,17 @@ def load_image(path, bbox=None, size=76):
     """
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    image = _decode(path)
+    image, upright = _decode(path)
     if bbox is not None:
+        # Boxes are in the pixels as stored: crop first, turn upright after.
         box = bird_crop_box(bbox, *image.size)
         if box[2] <= box[0] or box[3] <= box[1]:
             raise BadImageError(path, EMPTY_CROP, f"bbox {tuple(bbox)}, image {image.size}")
         image = image.crop(box)
     # Pillow's bilinear filter widens its support when shrinking: antialiased.
     image = image.resize((size, size), Image.Resampling.BILINEAR)
+    if upright is not None:
+        image = image.transpose(upright)
     return np.asarray(image, dtype=np.uint8)
 
 

@@ -32,10 +32,12 @@ def _cluster():
     """(cluster {job: addresses}, task type, task index) from TF_CONFIG, read by TF's
     own resolver, the one MultiWorkerMirroredStrategy reads it with ({}, None, None when unset)."""
     raw = os.environ.get("TF_CONFIG", "")
+    if not raw.strip():  # unset, or set empty as job templates do
+        return {}, None, None
     refused = ValueError(f"TF_CONFIG is not a JSON object with a 'cluster' entry: {raw!r}")
     try:
         # The resolver would read a JSON list as "no cluster" and train on one machine.
-        if raw and not isinstance(json.loads(raw), dict):
+        if not isinstance(json.loads(raw), dict):
             raise refused
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
         return resolver.cluster_spec().as_dict(), resolver.task_type, resolver.task_id

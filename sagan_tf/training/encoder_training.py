@@ -49,11 +49,15 @@ def backup_digest(config, data_id):
                          ignore=("epochs", "patience", "cache_embeddings"))
 
 
+def run_file(encoder_dir, folder, name):
+    """`<encoder_dir>/<folder>/<name>`, the folder made: one file per run, named by its backup digest."""
+    os.makedirs(os.path.join(encoder_dir, folder), exist_ok=True)
+    return os.path.join(encoder_dir, folder, name)
+
+
 def history_path(encoder_dir, run):
-    """The training log of the run named `run` (its backup digest): a row per epoch, resumed runs appending."""
-    path = os.path.join(encoder_dir, "history", f"{run}.csv")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return path
+    """The training log of the run named `run`: a row per epoch, resumed runs appending."""
+    return run_file(encoder_dir, "history", f"{run}.csv")
 
 
 def read_metadata(workdir):
@@ -153,7 +157,6 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
     saved = read_metadata(workdir)
     results_path = os.path.join(encoder_dir, "results.json")
     if saved and saved.get("settings") == settings and os.path.isfile(results_path):
-        # A finished run's backup holds its last epoch, not the best one kept.
         print(f"the encoder in {encoder_dir} is already trained with these settings; "
               f"delete {encoder_dir} to train it again")
         return files.read_json(results_path, "encoder results file")
@@ -188,7 +191,8 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
     classifier = compile_classifier(
         make_classifier(config, dataset, encoder, config.encoder.penalty_weight), train_config.learning_rate,
         train_config.weight_decay, cosine_decay_steps(train_config, len(train_labels)))
-    best = KeepBest(os.path.join(encoder_dir, "best_classifier.weights.h5"), run)
+    # One per run, like the backup: runs with other settings never replace each other's best.
+    best = KeepBest(run_file(encoder_dir, "best", f"{run}.weights.h5"), run)
     callbacks = [
         # Before the backup: an epoch the backup calls done has had its chance to be the best.
         best,
@@ -260,7 +264,8 @@ def refuse_to_orphan_the_gan(workdir, config, saved):
         return  # that GAN was trained on an earlier encoder: nothing left to orphan
     raise ValueError(
         f"{workdir.gan_dir} holds a GAN trained on the encoder in {workdir.encoder_dir}; training the "
-        "encoder again with other settings would leave that GAN conditioned on sentence vectors that no "
+        "encoder again with other settings (or other data, or after an earlier sagan_tf) would leave that "
+        "GAN conditioned on sentence vectors that no "
         f"longer exist. Train in a new --workdir (--set data.cache_dir={workdir.data_cache_dir(config)} "
         f"reuses the built data) or delete {workdir.gan_dir} first")
 
