@@ -59,9 +59,7 @@ def test_train_gan_writes_checkpoints_samples_and_logs(trained_workdir):
     assert {"generator-latest.keras", "discriminator-latest.keras"} <= set(checkpoints)
     assert sorted(os.listdir(os.path.join(trained_workdir, "samples", "train"))) == \
         ["epoch_0001.png", "epoch_0002.png"]
-    # TensorBoard: Keras's callback logs the losses, the sample grid its image.
-    for part in ("train", "validation", "samples"):
-        assert glob.glob(os.path.join(trained_workdir, "logs", "gan", part, "events.out.tfevents.*")), part
+    assert glob.glob(os.path.join(trained_workdir, "logs", "gan", "events.out.tfevents.*"))
 
 
 def test_generate_is_deterministic_for_a_seed(trained_workdir, tmp_path, capsys):

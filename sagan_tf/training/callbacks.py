@@ -17,7 +17,7 @@ from sagan_tf import errors, files, pixels, visualize
 
 class SampleGrid(keras.callbacks.Callback):
     """Every epoch: a grid of samples for fixed captions and fixed noise,
-    saved as PNG and, with `log_dir`, written to TensorBoard as an image."""
+    saved as PNG and written to TensorBoard beside the losses."""
 
     def __init__(self, captions, embeddings, out_dir, samples_per_caption=6, seed=0, log_dir=None):
         super().__init__()
@@ -41,6 +41,8 @@ class SampleGrid(keras.callbacks.Callback):
             with self.writer.as_default(step=epoch + 1):
                 rows = np.concatenate([np.concatenate(list(r), axis=1) for r in grid], axis=0)
                 tf.summary.image("samples", pixels.to_unit_range(rows[None]))
+                for name, value in (logs or {}).items():
+                    tf.summary.scalar(name, float(np.mean(value)))
             self.writer.flush()
 
 

@@ -210,9 +210,7 @@ def _train(workdir, config, dataset, verbose, extra_callbacks, policy, strategy)
     if chief:
         side_effects += [
             gan_callbacks.SampleGrid(captions, sample_vectors, os.path.join(workdir.samples_dir, "train"),
-                                     seed=config.train.seed, log_dir=os.path.join(workdir.logs_dir, "gan", "samples")),
-            # The losses and D's outputs, per epoch (train/ and validation/ beside samples/).
-            keras.callbacks.TensorBoard(os.path.join(workdir.logs_dir, "gan"), write_graph=False),
+                                     seed=config.train.seed, log_dir=os.path.join(workdir.logs_dir, "gan")),
             gan_callbacks.GANCheckpoint(workdir.checkpoints_dir,
                                         every=max(1, config.train.epochs // 10)),
             keras.callbacks.CSVLogger(os.path.join(workdir.gan_dir, "history.csv"), append=True),
