@@ -53,6 +53,13 @@ def wait_all(processes):
     try:
         for process in processes:
             logs.append(process.communicate(timeout=TIMEOUT_S)[0])
+    except subprocess.TimeoutExpired:
+        # What every worker had written by then: where a hung cluster stood.
+        for process in processes:
+            process.kill()
+        logs += [process.communicate()[0] for process in processes[len(logs):]]
+        pytest.fail(f"workers still running after {TIMEOUT_S} s:\n" +
+                    "\n--- next worker ---\n".join(log[-3000:] for log in logs))
     finally:
         for process in processes:
             if process.poll() is None:
