@@ -55,11 +55,6 @@ def run_file(encoder_dir, folder, name):
     return os.path.join(encoder_dir, folder, name)
 
 
-def history_path(encoder_dir, run):
-    """The training log of the run named `run`: a row per epoch, resumed runs appending."""
-    return run_file(encoder_dir, "history", f"{run}.csv")
-
-
 def read_metadata(workdir):
     """The workdir's encoder.json (what the saved encoder was trained on), or None."""
     path = os.path.join(workdir.encoder_dir, METADATA_FILE)
@@ -193,6 +188,7 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
         train_config.weight_decay, cosine_decay_steps(train_config, len(train_labels)))
     # One per run, like the backup: runs with other settings never replace each other's best.
     best = KeepBest(run_file(encoder_dir, "best", f"{run}.weights.h5"), run)
+    history_file = run_file(encoder_dir, "history", f"{run}.csv")  # a row per epoch, resumes appending
     callbacks = [
         # Before the backup: an epoch the backup calls done has had its chance to be the best.
         best,
@@ -203,7 +199,7 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
         *learning_rate_schedule(train_config),
         # One log per run: runs with other settings log other columns (a learning rate, say).
         keras.callbacks.TensorBoard(os.path.join(workdir.logs_dir, "encoder", run)),
-        keras.callbacks.CSVLogger(history_path(encoder_dir, run), append=True),
+        keras.callbacks.CSVLogger(history_file, append=True),
         *extra_callbacks,
     ]
     start = time.perf_counter()
@@ -225,7 +221,7 @@ def _train_encoder(workdir, config, dataset, verbose, extra_callbacks):
         pipeline.encoder_dataset(val_ids, val_labels, 1024, shuffle=False), verbose=0, return_dict=True)
     result = {
         "encoder": os.path.join(encoder_dir, ENCODER_FILE),
-        "history": history_path(encoder_dir, run),
+        "history": history_file,
         "kind": config.encoder.kind,
         "epochs_run": len(history.history.get("loss", [])),
         # Over every call of the run: epochs trained, and the one whose weights were kept.
