@@ -363,15 +363,14 @@ def from_dict(values, overrides=(), source="<config>"):
     """Builds and validates a Config from a nested dict plus `--set` overrides."""
     tree = dict(values or {})
     tree = {k: dict(v) if isinstance(v, dict) else v for k, v in tree.items()}
-    _build(Config, tree, "", source)  # the file's own keys and types: errors name the file
+    config = _build(Config, tree, "", source)  # the file's own keys and types: errors name the file
     overridden = {}
     for override in overrides:
         # An override's errors name the override, not the file it is applied to.
         where = f"--set {override}"
         _apply_override(tree, override, where)
-        _build(Config, tree, "", where)
+        config = _build(Config, tree, "", where)
         overridden[override.split("=", 1)[0].strip()] = override
-    config = _build(Config, tree, "", source)
     _validate(config, source, overridden)
     return config
 
